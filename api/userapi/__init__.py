@@ -1,0 +1,1 @@
+"""User API: a read-only HTTP view of the Main.Users table."""

@@ -1,0 +1,49 @@
+"""Settings, read once from the environment (the names every manifest and compose file use)."""
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MYSQL_"
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is invalid; the message names the variable, never its value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # 127.0.0.1, not "localhost": mysqlclient turns "localhost" into the Unix socket, which a sidecar
+    # in another container does not share.
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(3306, ge=1, le=65535)
+    user: str = Field("root", min_length=1)
+    # SecretStr keeps the password out of repr(), logs and tracebacks.
+    password: SecretStr = SecretStr("")
+    database: str = Field("Main", min_length=1)
+
+    # Seconds. The driver takes whole seconds; the read timeout also bounds how long the server waits
+    # for a table lock and how long a request waits for its answer.
+    connect_timeout: int = Field(2, ge=1, le=60)
+    read_timeout: int = Field(2, ge=1, le=60)
+
+    # One connection per worker thread; a request that cannot get one within pool_timeout gets a 503.
+    pool_size: int = Field(5, ge=1, le=100)
+    pool_timeout: float = Field(0.5, gt=0, le=60)
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        # include_input=False: the rejected value may be the password.
+        problems = [
+            f"{env_name(str(detail['loc'][0]))}: {detail['msg']}"
+            for detail in error.errors(include_input=False, include_url=False)
+        ]
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a fresh Debian/Ubuntu machine, and nothing twice:
+# the system packages (only when a command from them is missing) and a pinned virtualenv in .venv.
+# Without root, it names what to install instead of failing halfway.
+set -euo pipefail
+
+readonly VENV="${VENV:-.venv}"
+readonly PYTHON="${PYTHON:-python3}"
+readonly REQUIREMENTS=(api/requirements.txt requirements-dev.txt)
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
+
+# command (or pkg-config module) the project needs -> the Debian package that provides it
+readonly -A NEEDED=(
+  [mariadbd]=mariadb-server
+  [mariadb]=mariadb-client
+  [mariadb-install-db]=mariadb-server
+  [cc]=build-essential
+  [pkg-config]=pkg-config
+  [pc:mysqlclient]=default-libmysqlclient-dev
+)
+
+has() {
+  local need="$1"
+  if [[ "${need}" == pc:* ]]; then
+    command -v pkg-config >/dev/null && pkg-config --exists "${need#pc:}"
+  else
+    command -v "${need}" >/dev/null || [[ -x "/usr/sbin/${need}" ]]
+  fi
+}
+
+missing_packages() {
+  local need
+  for need in "${!NEEDED[@]}"; do
+    has "${need}" || printf '%s\n' "${NEEDED[${need}]}"
+  done | sort -u
+}
+
+install_system_packages() {
+  local -a packages
+  mapfile -t packages < <(missing_packages)
+  ((${#packages[@]} == 0)) && return 0
+  if [[ ${EUID} -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    err "missing system packages: ${packages[*]}"
+    err "install them (Debian/Ubuntu: sudo apt-get install -y ${packages[*]}) and run this again"
+    exit 1
+  fi
+  log "installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+}
+
+install_virtualenv() {
+  local stamp="${VENV}/.requirements.sha256" wanted
+  wanted="$(cat "${REQUIREMENTS[@]}" | sha256sum)"
+  if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
+    return 0
+  fi
+  command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python 3.11 with venv"; exit 1; }
+  log "creating ${VENV} with the pinned requirements"
+  "${PYTHON}" -m venv "${VENV}"
+  "${VENV}/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+  printf '%s' "${wanted}" >"${stamp}"
+}
+
+main() {
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  install_system_packages
+  install_virtualenv
+}
+
+main "$@"

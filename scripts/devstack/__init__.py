@@ -1,0 +1,4 @@
+"""Local stand-ins for what a Pod gives the API: a private MariaDB and the API process itself.
+
+Shared by `make run`, the tests and the benchmark, so all three run the service the same way.
+"""

@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: a real MariaDB server and the API as a real uvicorn process."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from devstack.api import ApiProcess
+from devstack.mariadb import MariaDBServer
+
+# Distinctive, so a leak is easy to find, and full of the characters that break hand-built URLs.
+DB_PASSWORD = "Kx7@pw/ord:zQ9#leak-canary"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Under CI a test that cannot run is a failure, never a quiet skip.
+    skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
+    if os.environ.get("CI") == "true" and skipped:
+        print(f"\nCI=true: {len(skipped)} test(s) skipped; under CI every test must run.")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    with MariaDBServer(DB_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def new_mariadb() -> Iterator[Callable[[], MariaDBServer]]:
+    """Servers of the test's own, not started yet, for tests that stop, kill or lock them."""
+    servers: list[MariaDBServer] = []
+
+    def make() -> MariaDBServer:
+        servers.append(MariaDBServer(DB_PASSWORD))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.remove()
+
+
+@pytest.fixture
+def start_api() -> Iterator[Callable[..., ApiProcess]]:
+    """Start the API against a server with optional setting overrides; stopped after the test."""
+    processes: list[ApiProcess] = []
+
+    def start(database: MariaDBServer, **settings: str) -> ApiProcess:
+        processes.append(ApiProcess({**database.env(), **settings}).start())
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def api(mariadb: MariaDBServer) -> Iterator[ApiProcess]:
+    with ApiProcess(mariadb.env()) as process:
+        yield process
+
+
+@pytest.fixture
+def client(api: ApiProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api.base_url, timeout=10) as session:
+        yield session
