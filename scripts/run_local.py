@@ -25,8 +25,10 @@ def log(message: str) -> None:
 def check_ports_free() -> None:
     for name, variable, port in (("API", "PORT", API_PORT), ("database", "DB_PORT", DB_PORT)):
         if port_in_use(port):
-            sys.exit(f"run: port {port} for the {name} is already in use; "
-                     f"stop what holds it or choose another with {variable}=<port> make run")
+            sys.exit(
+                f"run: port {port} for the {name} is already in use; "
+                f"stop what holds it or choose another with {variable}=<port> make run"
+            )
 
 
 def main() -> int:
@@ -48,7 +50,7 @@ def main() -> int:
     api = ApiProcess(database.env(), port=API_PORT, show_output=True)
     try:
         database.start()
-        log(f"MariaDB (stand-in for the MySQL sidecar) on 127.0.0.1:{DB_PORT}, seeded from {database.seed.name}")
+        log(f"MariaDB, the stand-in for the MySQL sidecar, on 127.0.0.1:{DB_PORT}")
         api.start()
         log(f"User API on {api.base_url}  (docs: {api.base_url}/docs). Ctrl-C stops both.")
         while not stopping and api.running() and database.running():

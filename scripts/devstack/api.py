@@ -13,8 +13,14 @@ API_DIR = Path(__file__).resolve().parents[2] / "api"
 
 
 class ApiProcess:
-    def __init__(self, env: dict[str, str], port: int | None = None, extra_args: tuple[str, ...] = (),
-                 host: str = "127.0.0.1", show_output: bool = False):
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+        show_output: bool = False,
+    ):
         self.port = port or free_port()
         self.host = host
         self._show_output = show_output
@@ -26,8 +32,17 @@ class ApiProcess:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "main:server", "--host", self.host,
-                "--port", str(self.port), *self._extra_args]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "main:server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            *self._extra_args,
+        ]
 
     def start(self, timeout: float = 20) -> "ApiProcess":
         if port_in_use(self.port):
@@ -36,8 +51,14 @@ class ApiProcess:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self._env}
         with self._log.open("ab") as log:
             output = None if self._show_output else log
-            self._process = subprocess.Popen(self.command, cwd=API_DIR, env=env, stdout=output,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+            self._process = subprocess.Popen(
+                self.command,
+                cwd=API_DIR,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_for_port(self.port, timeout, is_alive=self.running)
         except (TimeoutError, RuntimeError) as error:

@@ -92,8 +92,10 @@ class MariaDBServer:
         )
 
     def _secure_and_seed(self) -> None:
-        statements = [f"ALTER USER 'root'@{sql_string(host)} IDENTIFIED BY {sql_string(self.password)};"
-                      for host in ROOT_HOSTS]
+        statements = [
+            f"ALTER USER 'root'@{sql_string(host)} IDENTIFIED BY {sql_string(self.password)};"
+            for host in ROOT_HOSTS
+        ]
         self.sql("\n".join(statements), as_password=False)
         self.sql(self.seed.read_text())
 
@@ -101,13 +103,25 @@ class MariaDBServer:
         """Run SQL through the mariadb client on the private socket; returns its tab-separated output."""
         env = {"MYSQL_PWD": self.password} if as_password else {}
         return self._run(
-            self._binaries["mariadb"], "--no-defaults", f"--socket={self._socket}", "--user=root",
-            "--batch", "--skip-column-names", input=statements, env=env,
+            self._binaries["mariadb"],
+            "--no-defaults",
+            f"--socket={self._socket}",
+            "--user=root",
+            "--batch",
+            "--skip-column-names",
+            input=statements,
+            env=env,
         )
 
     def _run(self, *command: str, input: str | None = None, env: dict | None = None) -> str:
-        result = subprocess.run(command, input=input, env={"PATH": "/usr/bin:/bin", **(env or {})},
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            command,
+            input=input,
+            env={"PATH": "/usr/bin:/bin", **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{Path(command[0]).name} failed: {result.stderr.strip()}")
         return result.stdout

@@ -7,7 +7,8 @@ USER_KEYS = {"user_id", "username", "email"}
 
 
 def seeded_user(mariadb: MariaDBServer, user_id: int) -> dict:
-    username, email = mariadb.sql(f"SELECT username, email FROM Main.Users WHERE id = {user_id}").split()
+    query = f"SELECT username, email FROM Main.Users WHERE id = {int(user_id)}"  # noqa: S608 (an int)
+    username, email = mariadb.sql(query).split()
     return {"user_id": user_id, "username": username, "email": email}
 
 

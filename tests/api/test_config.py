@@ -1,0 +1,108 @@
+"""userapi.config and the start-up path in main.py: settings from the environment, and bad values."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import DB_PASSWORD
+from devstack.api import API_DIR
+from userapi.config import Settings, SettingsError, load_settings
+from userapi.database import connection_url
+
+
+def start_with(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Import main the way uvicorn does, with only the given environment."""
+    return subprocess.run(
+        [sys.executable, "-c", "import main"],
+        cwd=API_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_defaults_point_at_the_sidecar(monkeypatch):
+    for name in ("HOST", "PORT", "USER", "PASSWORD", "DATABASE"):
+        monkeypatch.delenv(f"MYSQL_{name}", raising=False)
+    settings = load_settings()
+    assert (settings.host, settings.port, settings.user, settings.database) == (
+        "127.0.0.1",
+        3306,
+        "root",
+        "Main",
+    )
+
+
+def test_every_setting_comes_from_its_environment_variable(monkeypatch):
+    values = {
+        "HOST": "10.0.0.9",
+        "PORT": "3307",
+        "USER": "reader",
+        "PASSWORD": "pw",
+        "DATABASE": "Other",
+        "CONNECT_TIMEOUT": "3",
+        "READ_TIMEOUT": "4",
+        "POOL_SIZE": "7",
+        "POOL_TIMEOUT": "0.25",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(f"MYSQL_{name}", value)
+    settings = load_settings()
+    assert settings.model_dump(mode="json") | {"password": settings.password.get_secret_value()} == {
+        "host": "10.0.0.9",
+        "port": 3307,
+        "user": "reader",
+        "password": "pw",
+        "database": "Other",
+        "connect_timeout": 3,
+        "read_timeout": 4,
+        "pool_size": 7,
+        "pool_timeout": 0.25,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MYSQL_PORT", "abc"),
+        ("MYSQL_PORT", "70000"),
+        ("MYSQL_POOL_SIZE", "0"),
+        ("MYSQL_READ_TIMEOUT", "soon"),
+        ("MYSQL_HOST", ""),
+    ],
+)
+def test_a_bad_value_stops_start_up_with_one_line_naming_the_variable(variable, value):
+    result = start_with({variable: value})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"user-api: invalid setting {variable}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_rejected_value_is_not_echoed(monkeypatch):
+    # A mistyped variable may hold a secret; the message names it but never repeats its value.
+    monkeypatch.setenv("MYSQL_PORT", DB_PASSWORD)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "MYSQL_PORT" in str(error.value)
+    assert DB_PASSWORD not in str(error.value)
+
+
+def test_the_password_stays_out_of_repr_and_the_rendered_url():
+    settings = Settings(password=DB_PASSWORD)
+    assert DB_PASSWORD not in repr(settings)
+    assert DB_PASSWORD not in str(settings)
+    assert DB_PASSWORD not in repr(connection_url(settings))
+
+
+def test_a_password_with_url_characters_survives_the_url_intact():
+    url = connection_url(Settings(password=DB_PASSWORD, host="127.0.0.1", port=3306))
+    assert url.password == DB_PASSWORD
+    assert (url.host, url.port, url.database) == ("127.0.0.1", 3306, "Main")
+
+
+def test_the_server_accepts_that_password(client):
+    # The session's server has DB_PASSWORD, with "@", "/" and ":" in it: a 200 means it got through.
+    assert client.get("/users/1").status_code == 200

@@ -1,0 +1,184 @@
+"""userapi.database under the failures a sidecar database brings: not up yet, killed, restarted, locked."""
+
+import signal
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import MySQLdb
+import pytest
+from conftest import DB_PASSWORD
+
+
+def get(api, path: str, timeout: float = 10) -> httpx.Response:
+    return httpx.get(api.base_url + path, timeout=timeout)
+
+
+def timed_get(api, path: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = get(api, path)
+    return response, time.monotonic() - started
+
+
+def wait_for_status(api, path: str, status: int, within: float) -> float:
+    """Poll until path answers with status; return how long it took, or fail after `within` seconds."""
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < within:
+        if get(api, path).status_code == status:
+            return elapsed
+        time.sleep(0.1)
+    pytest.fail(f"{path} did not return {status} within {within} s")
+
+
+class TableLock:
+    """A second session holding LOCK TABLES Users WRITE, as a long migration or backup would."""
+
+    def __init__(self, database):
+        self._connection = MySQLdb.connect(
+            host=database.host, port=database.port, user="root", password=DB_PASSWORD, database="Main"
+        )
+
+    def __enter__(self):
+        self._connection.cursor().execute("LOCK TABLES Users WRITE")
+        return self
+
+    def __exit__(self, *exc_info):
+        self._connection.cursor().execute("UNLOCK TABLES")
+        self._connection.close()
+
+
+def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, start_api):
+    database = new_mariadb()  # not started: the API container won the race
+    api = start_api(database)
+
+    assert get(api, "/status").status_code == 200
+    ready, _ = timed_get(api, "/ready")
+    assert ready.status_code == 503
+    assert ready.json() == {"detail": "Database unavailable"}
+    users, elapsed = timed_get(api, "/users")
+    assert users.status_code == 503
+    assert users.json() == {"detail": "Database unavailable"}
+    assert elapsed < 3
+
+    database.start()
+    wait_for_status(api, "/ready", 200, within=5)
+    assert get(api, "/users").status_code == 200
+    assert api.running()
+
+
+@pytest.mark.parametrize("failure", ["kill", "stop"])
+def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, start_api, failure):
+    database = new_mariadb().start()
+    api = start_api(database, MYSQL_POOL_SIZE="3")
+    # Fill the pool with connections that the restart will leave stale.
+    with ThreadPoolExecutor(6) as pool:
+        assert {r.status_code for r in pool.map(lambda _: get(api, "/users"), range(12))} == {200}
+
+    getattr(database, failure)()
+    down, elapsed = timed_get(api, "/users")
+    assert down.status_code == 503
+    assert elapsed < 3
+    assert get(api, "/status").status_code == 200
+
+    database.start()
+    recovery = wait_for_status(api, "/users", 200, within=5)
+    # Every stale pooled connection is replaced before use: no request after recovery fails.
+    with ThreadPoolExecutor(6) as pool:
+        assert {r.status_code for r in pool.map(lambda _: get(api, "/users/7"), range(30))} == {200}
+    print(f"recovered {recovery:.2f} s after the database came back ({failure})")
+
+
+def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api):
+    api = start_api(mariadb, MYSQL_READ_TIMEOUT="3")
+    get(api, "/users")  # warm the pool
+    with TableLock(mariadb), ThreadPoolExecutor(1) as pool:
+        blocked = pool.submit(timed_get, api, "/users")
+        time.sleep(0.2)  # the query is now waiting on the lock
+        latencies = []
+        with httpx.Client(base_url=api.base_url, timeout=1) as probe:
+            while not blocked.done() and len(latencies) < 500:
+                started = time.monotonic()
+                assert probe.get("/status").status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.01)
+        users, waited = blocked.result()
+    assert len(latencies) >= 20
+    assert max(latencies) < 0.05, f"/status took up to {max(latencies) * 1000:.1f} ms"
+    assert users.status_code == 503
+    assert users.json()["detail"] in {"Database timed out", "Database unavailable"}
+    assert waited < 3.5
+    print(
+        f"/status while locked: {len(latencies)} requests, "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms; /users gave 503 after {waited:.2f} s"
+    )
+    assert get(api, "/users").status_code == 200  # the connection that waited is still usable
+
+
+def test_readiness_answers_within_2_seconds_even_while_the_table_is_locked_and_the_pool_is_full(
+    mariadb, start_api
+):
+    api = start_api(mariadb, MYSQL_POOL_SIZE="1", MYSQL_READ_TIMEOUT="5")
+    with TableLock(mariadb), ThreadPoolExecutor(1) as pool:
+        pool.submit(get, api, "/users")
+        time.sleep(0.2)
+        ready, elapsed = timed_get(api, "/ready")
+    assert ready.status_code == 503
+    assert ready.json() == {"detail": "Database busy"}
+    assert elapsed < 2
+
+
+def test_more_requests_than_connections_get_a_quick_503_and_the_pool_recovers(mariadb, start_api):
+    api = start_api(mariadb, MYSQL_POOL_SIZE="2", MYSQL_READ_TIMEOUT="3", MYSQL_POOL_TIMEOUT="0.5")
+    get(api, "/users")
+    with TableLock(mariadb), ThreadPoolExecutor(8) as pool:
+        waiting = [pool.submit(timed_get, api, f"/users/{n}") for n in range(1, 9)]
+        time.sleep(0.2)
+        status, status_elapsed = timed_get(api, "/status")
+        results = [future.result() for future in waiting]
+    assert status.status_code == 200 and status_elapsed < 0.05
+    details = [response.json()["detail"] for response, _ in results]
+    assert {response.status_code for response, _ in results} == {503}
+    busy = [elapsed for (response, elapsed) in results if response.json()["detail"] == "Database busy"]
+    assert len(busy) == 6, details  # everyone beyond the 2 connections
+    assert max(busy) < 1.0
+    with ThreadPoolExecutor(8) as pool:
+        assert {r.status_code for r in pool.map(lambda n: get(api, f"/users/{n}"), range(1, 41))} == {200}
+
+
+def test_sigterm_with_the_database_down_exits_promptly(new_mariadb, start_api):
+    api = start_api(new_mariadb())
+    assert get(api, "/users").status_code == 503
+    started = time.monotonic()
+    # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught, as a Unix program should.
+    assert api.stop(timeout=10) in (0, -signal.SIGTERM)
+    assert time.monotonic() - started < 5
+    assert "Application shutdown complete" in api.logs()
+
+
+def test_the_password_appears_in_no_response_and_no_log_line(new_mariadb, start_api, mariadb):
+    failing = start_api(new_mariadb())  # every kind of database error gets logged here
+    working = start_api(mariadb)
+    paths = [
+        "/status",
+        "/ready",
+        "/users",
+        "/users/1",
+        "/users/0",
+        "/users/abc",
+        "/openapi.json",
+        "/docs",
+        "/nope",
+    ]
+    for api in (failing, working):
+        bodies = [get(api, path) for path in paths]
+        assert all(DB_PASSWORD not in response.text for response in bodies)
+        assert all(DB_PASSWORD not in str(response.headers) for response in bodies)
+    with TableLock(mariadb):
+        threading.Thread(target=get, args=(working, "/users/3"), daemon=True).start()
+        time.sleep(2.5)
+    logs = failing.logs() + working.logs()
+    assert "database error: OperationalError" in failing.logs()  # the logs are there, and were read
+    assert DB_PASSWORD not in logs
