@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bootstrap clean
+.PHONY: run test test-fast lint bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -14,6 +14,10 @@ run: bootstrap
 ## test: every check (lint, then the whole pytest suite)
 test: bootstrap lint
 	$(BIN)/pytest
+
+## test-fast: everything but the tests that need a container engine (a quick loop while coding)
+test-fast: bootstrap lint
+	$(BIN)/pytest -m "not container"
 
 lint: bootstrap
 	$(BIN)/ruff check .

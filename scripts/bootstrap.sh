@@ -12,13 +12,20 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
 
 # command (or pkg-config module) the project needs -> the Debian package that provides it
-readonly -A NEEDED=(
+declare -rA NEEDED=(
   [mariadbd]=mariadb-server
   [mariadb]=mariadb-client
   [mariadb-install-db]=mariadb-server
   [cc]=build-essential
   [pkg-config]=pkg-config
   [pc:mysqlclient]=default-libmysqlclient-dev
+  # the container stage: a real engine, pods, the stand-in base, and compose
+  [podman]=podman
+  [buildah]=buildah
+  [catatonit]=catatonit
+  [runc]=runc
+  [debootstrap]=debootstrap
+  [docker-compose]=docker-compose
 )
 
 has() {

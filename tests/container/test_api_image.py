@@ -1,0 +1,123 @@
+"""api/Dockerfile, built unchanged on podman from the stand-in base, and run for real."""
+
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+from devstack.ports import free_port, wait_for_port
+from support import podman
+from support.podman import API_IMAGE, ROOT
+
+pytestmark = pytest.mark.container
+
+IMAGE_SIZE_LIMIT_MB = 250
+
+
+def config(image: str) -> dict:
+    return json.loads(podman.podman("image", "inspect", image).stdout)[0]["Config"]
+
+
+def run_in_image(*command: str) -> subprocess.CompletedProcess:
+    return podman.podman("run", "--rm", "--entrypoint", command[0], API_IMAGE, *command[1:], check=False)
+
+
+def test_the_image_is_small_and_says_so(images):
+    size_mb = podman.image_size_bytes(API_IMAGE) / 1e6
+    print(f"\n{API_IMAGE}: {size_mb:.1f} MB")
+    assert size_mb < IMAGE_SIZE_LIMIT_MB
+
+
+def test_it_runs_as_a_fixed_numeric_non_root_user(images):
+    assert config(API_IMAGE)["User"] == "10001:10001"
+    assert run_in_image("id", "-u").stdout.strip() == "10001"
+
+
+def test_the_command_is_one_exec_form_uvicorn_process(images):
+    image = config(API_IMAGE)
+    assert image["Cmd"] == ["uvicorn", "main:server", "--host", "0.0.0.0", "--port", "8000"]
+    assert "8000/tcp" in image["ExposedPorts"]
+    assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(image["Env"])
+
+
+def test_no_compiler_and_no_dev_package_in_the_runtime_image(images):
+    for tool in ("gcc", "cc", "g++", "pkg-config", "make"):
+        assert run_in_image("sh", "-c", f"command -v {tool}").returncode != 0, tool
+    dev_packages = run_in_image(
+        "sh", "-c", "dpkg-query -W -f '${Package}\\n' | grep -- '-dev$' || true"
+    ).stdout
+    assert dev_packages.strip() == ""
+
+
+def test_the_client_library_can_talk_to_mysql_8_accounts(images):
+    # MySQL 8 defaults to caching_sha2_password; libmariadb loads it as a plugin at connect time.
+    found = run_in_image("sh", "-c", "find / -name caching_sha2_password.so 2>/dev/null").stdout
+    assert "caching_sha2_password.so" in found
+    assert run_in_image("python3", "-c", "import MySQLdb").returncode == 0
+
+
+def test_status_answers_on_a_read_only_root_filesystem_without_capabilities(images):
+    port = free_port()
+    container = podman.podman(
+        "run",
+        "-d",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "-p",
+        f"127.0.0.1:{port}:8000",
+        API_IMAGE,
+    ).stdout.strip()
+    try:
+        wait_for_port(port, 30)
+        response = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
+        for _ in range(50):  # the published port accepts before uvicorn inside does
+            if response.status_code == 200:
+                break
+            response = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
+        assert response.status_code == 200
+        assert response.text == "1"
+        # Without a database, data routes answer 503 instead of crashing the container.
+        assert httpx.get(f"http://127.0.0.1:{port}/users", timeout=5).status_code == 503
+        logs = podman.podman("logs", container).stderr
+        assert "Read-only file system" not in logs
+    finally:
+        podman.podman("rm", "-f", container, check=False)
+
+
+def test_env_files_in_the_build_context_never_reach_the_image(images):
+    # Build from a copy of api/ with a planted .env; .dockerignore must keep it out of every layer.
+    canary = "image-leak-canary-3f9c"
+    with tempfile.TemporaryDirectory(prefix="api-context-") as scratch:
+        context = Path(scratch, "api")
+        shutil.copytree(ROOT / "api", context, ignore=shutil.ignore_patterns("__pycache__"))
+        (context / ".env").write_text(f"MYSQL_PASSWORD={canary}\n")
+        podman.build(context, "localhost/user-api:dockerignore-check")
+        layers = Path(scratch, "layers")
+        podman.podman(
+            "save", "--format", "docker-dir", "-o", str(layers), "localhost/user-api:dockerignore-check"
+        )
+        podman.podman("rmi", "localhost/user-api:dockerignore-check", check=False)
+        assert canary.encode() not in every_file_in(layers)
+    assert not any("PASSWORD" in variable for variable in config(API_IMAGE)["Env"])
+
+
+def every_file_in(layers: Path) -> bytes:
+    """The concatenated bytes of every file of every layer of a `podman save --format docker-dir` folder."""
+    contents = []
+    for blob in layers.iterdir():
+        if tarfile.is_tarfile(blob):
+            with tarfile.open(blob) as layer:
+                contents += [
+                    layer.extractfile(entry).read() for entry in layer.getmembers() if entry.isfile()
+                ]
+    assert contents, "no layer content was read"
+    return b"".join(contents)

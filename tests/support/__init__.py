@@ -1,0 +1,1 @@
+"""Helpers for the tests that drive a real container engine (podman)."""

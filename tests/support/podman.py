@@ -1,0 +1,176 @@
+"""Podman, set up for this sandbox, and the images the container tests run.
+
+No image can be pulled here, so the tests build stand-ins:
+- a Debian bookworm base with Debian's Python 3.11, tagged with the name the Dockerfile's FROM uses
+  (python:3.11-slim-bookworm), so api/Dockerfile builds unchanged;
+- a MariaDB image that behaves like datascientest/mysql-k8s:1.0.0 (official MySQL entrypoint contract,
+  seeded Main.Users), clearly named as a stand-in.
+Images are reused when present, so a warm machine rebuilds nothing.
+"""
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDINS = ROOT / "tests" / "standins"
+
+PYTHON_BASE = "docker.io/library/python:3.11-slim-bookworm"
+PYTHON_BASE_STANDIN = "localhost/standin/python:3.11-slim-bookworm"
+MYSQL_STANDIN = "localhost/standin/mysql-k8s:1.0.0"
+API_IMAGE = "localhost/user-api:test"
+
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+REQUIRED_TOOLS = {
+    "podman": "podman",
+    "catatonit": "catatonit",
+    "debootstrap": "debootstrap",
+    "buildah": "buildah",
+    "runc": "runc",
+}
+# What a -slim Debian image leaves out; the stand-in base drops the same so its size is comparable.
+SLIM_EXCLUDES = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt/archives",
+    "var/lib/apt/lists",
+)
+# Debian's container images keep apt from caching packages and package lists in image layers.
+SLIM_CONFIG = {
+    "etc/apt/apt.conf.d/docker-clean": 'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+    'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };\n',
+    "etc/dpkg/dpkg.cfg.d/docker-slim": "".join(f"path-exclude /{path}/*\n" for path in SLIM_EXCLUDES[:4]),
+}
+
+
+class PodmanUnavailable(RuntimeError):
+    pass
+
+
+def podman(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"podman {' '.join(args[:3])} ... failed ({result.returncode}):\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def prepare_engine(workdir: Path) -> None:
+    """Make podman usable in this sandbox, or raise PodmanUnavailable naming what is missing."""
+    missing = [
+        package
+        for tool, package in REQUIRED_TOOLS.items()
+        if not (shutil.which(tool) or Path(f"/usr/libexec/podman/{tool}").exists())
+    ]
+    if missing:
+        raise PodmanUnavailable(
+            f"no usable container engine: install {' '.join(sorted(set(missing)))} "
+            "(Debian: apt-get install -y podman buildah catatonit debootstrap)"
+        )
+    # Containers get default ulimits above the sandbox's hard limits unless told otherwise; the process
+    # limit must even stay below the hard one (setting it equal is refused too).
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1] // 2, 32768)
+    settings = f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+    if shutil.which("runc"):
+        # crun refuses hosts whose cgroup v2 hierarchy has controllers next to v1 ("hybrid mode"),
+        # as these machines have; runc accepts them.
+        settings += '[engine]\nruntime = "runc"\n'
+    conf = workdir / "containers.conf"
+    conf.write_text(settings)
+    os.environ["CONTAINERS_CONF"] = str(conf)
+    probe = podman("info", "--format", "{{.Host.NetworkBackend}}", check=False, timeout=60)
+    if probe.returncode != 0:
+        raise PodmanUnavailable(f"podman does not work here: {probe.stderr.strip()[-500:]}")
+
+
+def image_exists(name: str) -> bool:
+    return podman("image", "exists", name, check=False).returncode == 0
+
+
+def build_python_base() -> None:
+    """Debian bookworm minbase + Debian's python3 (3.11), python3-venv and python3-pip."""
+    if image_exists(PYTHON_BASE_STANDIN):
+        podman("tag", PYTHON_BASE_STANDIN, PYTHON_BASE)
+        return
+    with tempfile.TemporaryDirectory(prefix="standin-rootfs-") as rootfs:
+        subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,python3-pip",
+                "bookworm",
+                rootfs,
+                "http://deb.debian.org/debian",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        for excluded in SLIM_EXCLUDES:
+            for child in Path(rootfs, excluded).glob("*"):
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        for path, text in SLIM_CONFIG.items():
+            Path(rootfs, path).write_text(text)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        podman(
+            "import",
+            "--change",
+            "ENV LANG=C.UTF-8",
+            "--change",
+            'CMD ["python3"]',
+            "--message",
+            "STAND-IN for python:3.11-slim-bookworm (debootstrap + Debian python3)",
+            "-",
+            PYTHON_BASE_STANDIN,
+            stdin=tar.stdout,
+        )
+        tar.wait()
+    podman("tag", PYTHON_BASE_STANDIN, PYTHON_BASE)
+
+
+def build(context: Path, tag: str, *extra: str) -> None:
+    """podman build with the only additions allowed: build-time mounts for the proxy's CA and pip config."""
+    with tempfile.TemporaryDirectory(prefix="pipconf-") as scratch:
+        pip_conf = Path(scratch, "pip.conf")
+        pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
+        podman(
+            "build",
+            "--pull=never",
+            "--layers",
+            "-t",
+            tag,
+            "-v",
+            f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro",
+            "-v",
+            f"{pip_conf}:/etc/pip.conf:ro",
+            *extra,
+            str(context),
+            timeout=900,
+        )
+
+
+def build_api_image() -> None:
+    build(ROOT / "api", API_IMAGE)
+
+
+def build_mysql_standin() -> None:
+    # The context is the stand-in's folder plus the project's seed file, copied beside it.
+    with tempfile.TemporaryDirectory(prefix="mysql-standin-") as context:
+        shutil.copytree(STANDINS / "mysql", context, dirs_exist_ok=True)
+        shutil.copy(ROOT / "scripts" / "sql" / "users-seed.sql", context)
+        build(Path(context), MYSQL_STANDIN)
+
+
+def image_size_bytes(name: str) -> int:
+    return int(json.loads(podman("image", "inspect", name).stdout)[0]["Size"])
