@@ -7,9 +7,26 @@ import httpx
 import pytest
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
+from support.canary import DB_PASSWORD
+from support.figures import FIGURES
 
-# Distinctive, so a leak is easy to find, and full of the characters that break hand-built URLs.
-DB_PASSWORD = "Kx7@pw/ord:zQ9#leak-canary"
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[FIGURES] = []
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    # Measurements the tests took along the way (sizes, latencies, recovery times), shown on every run.
+    if config.stash[FIGURES]:
+        terminalreporter.section("figures")
+        for line in config.stash[FIGURES]:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record one measured figure for the end-of-run summary."""
+    return lambda text: request.config.stash[FIGURES].append(f"{request.node.name}: {text}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

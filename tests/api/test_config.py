@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DB_PASSWORD
 from devstack.api import API_DIR
+from support.canary import DB_PASSWORD
 from userapi.config import Settings, SettingsError, load_settings
 from userapi.database import connection_url
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import MySQLdb
 import pytest
-from conftest import DB_PASSWORD
+from support.canary import DB_PASSWORD
 
 
 def get(api, path: str, timeout: float = 10) -> httpx.Response:
@@ -69,7 +69,7 @@ def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, 
 
 
 @pytest.mark.parametrize("failure", ["kill", "stop"])
-def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, start_api, failure):
+def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, start_api, failure, figure):
     database = new_mariadb().start()
     api = start_api(database, MYSQL_POOL_SIZE="3")
     # Fill the pool with connections that the restart will leave stale.
@@ -87,10 +87,10 @@ def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, s
     # Every stale pooled connection is replaced before use: no request after recovery fails.
     with ThreadPoolExecutor(6) as pool:
         assert {r.status_code for r in pool.map(lambda _: get(api, "/users/7"), range(30))} == {200}
-    print(f"recovered {recovery:.2f} s after the database came back ({failure})")
+    figure(f"503 after {elapsed:.2f} s with the database down; 200 again {recovery:.2f} s after it came back")
 
 
-def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api):
+def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api, figure):
     api = start_api(mariadb, MYSQL_READ_TIMEOUT="3")
     get(api, "/users")  # warm the pool
     with TableLock(mariadb), ThreadPoolExecutor(1) as pool:
@@ -109,7 +109,7 @@ def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api):
     assert users.status_code == 503
     assert users.json()["detail"] in {"Database timed out", "Database unavailable"}
     assert waited < 3.5
-    print(
+    figure(
         f"/status while locked: {len(latencies)} requests, "
         f"median {statistics.median(latencies) * 1000:.1f} ms, "
         f"max {max(latencies) * 1000:.1f} ms; /users gave 503 after {waited:.2f} s"

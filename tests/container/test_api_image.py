@@ -26,9 +26,9 @@ def run_in_image(*command: str) -> subprocess.CompletedProcess:
     return podman.podman("run", "--rm", "--entrypoint", command[0], API_IMAGE, *command[1:], check=False)
 
 
-def test_the_image_is_small_and_says_so(images):
+def test_the_image_is_small_and_says_so(images, figure):
     size_mb = podman.image_size_bytes(API_IMAGE) / 1e6
-    print(f"\n{API_IMAGE}: {size_mb:.1f} MB")
+    figure(f"{API_IMAGE} is {size_mb:.1f} MB")
     assert size_mb < IMAGE_SIZE_LIMIT_MB
 
 

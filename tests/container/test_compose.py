@@ -123,7 +123,7 @@ def test_env_example_is_committed_and_env_is_ignored():
     assert ignored.returncode == 0
 
 
-def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, docker_api):
+def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, docker_api, figure):
     project = f"userapi{os.getpid()}"
     api_port = 8000 if not port_in_use(8000) else free_port()
     env = {
@@ -156,7 +156,7 @@ def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, d
 
         db, api = f"{project}_db_1", f"{project}_api_1"
         healthy, api_started = first_healthy_at(db), started_at(api)
-        print(f"\ndb first healthy at {healthy.isoformat()}, api started at {api_started.isoformat()}")
+        figure(f"db first healthy at {healthy.isoformat()}, api started at {api_started.isoformat()}")
         assert api_started > healthy
     finally:
         timer.stop()
