@@ -7,6 +7,9 @@ set -euo pipefail
 readonly VENV="${VENV:-.venv}"
 readonly PYTHON="${PYTHON:-python3}"
 readonly REQUIREMENTS=(api/requirements.txt requirements-dev.txt)
+# checkov pins older versions of libraries pytest needs, so it gets a virtualenv of its own.
+readonly CHECKOV_VENV="${VENV}/checkov"
+readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
@@ -59,23 +62,27 @@ install_system_packages() {
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 }
 
+# install_virtualenv DIR REQUIREMENTS_FILE...: a venv at DIR with the pinned requirements, rebuilt only
+# when the requirement files change.
 install_virtualenv() {
-  local stamp="${VENV}/.requirements.sha256" wanted
-  wanted="$(cat "${REQUIREMENTS[@]}" | sha256sum)"
+  local dir="$1" stamp="$1/.requirements.sha256" wanted
+  shift
+  wanted="$(cat "$@" | sha256sum)"
   if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
     return 0
   fi
   command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python 3.11 with venv"; exit 1; }
-  log "creating ${VENV} with the pinned requirements"
-  "${PYTHON}" -m venv "${VENV}"
-  "${VENV}/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+  log "creating ${dir} with the pinned requirements ($*)"
+  "${PYTHON}" -m venv "${dir}"
+  "${dir}/bin/pip" install --quiet --disable-pip-version-check -r "${@: -1}"
   printf '%s' "${wanted}" >"${stamp}"
 }
 
 main() {
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
   install_system_packages
-  install_virtualenv
+  install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
+  install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}"
 }
 
 main "$@"

@@ -1,12 +1,16 @@
-"""Fixtures shared by every test: a real MariaDB server and the API as a real uvicorn process."""
+"""Fixtures shared by every test: a real MariaDB server, the API as a real uvicorn process, and podman."""
 
 import os
+import tempfile
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
+from support import podman
 from support.canary import DB_PASSWORD
 from support.figures import FIGURES
 
@@ -81,3 +85,27 @@ def api(mariadb: MariaDBServer) -> Iterator[ApiProcess]:
 def client(api: ApiProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api.base_url, timeout=10) as session:
         yield session
+
+
+# The container engine, shared by tests/container (image, compose) and tests/k8s (pods).
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[None]:
+    with tempfile.TemporaryDirectory(prefix="podman-conf-") as workdir:
+        try:
+            podman.prepare_engine(Path(workdir))
+        except podman.PodmanUnavailable as error:
+            pytest.fail(f"{error}. To run only the fast suite: make test-fast", pytrace=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def images(engine, request: pytest.FixtureRequest) -> None:
+    """The stand-in base, the API image built from api/Dockerfile unchanged, and the MySQL stand-in."""
+    for build in (podman.build_python_base, podman.build_api_image, podman.build_mysql_standin):
+        started = time.monotonic()
+        build()
+        request.config.stash[FIGURES].append(
+            f"images: {build.__name__} took {time.monotonic() - started:.1f} s"
+        )

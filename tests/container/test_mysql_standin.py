@@ -82,6 +82,27 @@ def test_during_initialisation_only_a_tcp_ping_tells_the_truth(images, tmp_path)
         podman.podman("rm", "-f", container, check=False)
 
 
+def test_root_over_loopback_needs_the_password_as_in_the_official_image(standin):
+    # In a Pod the API connects from 127.0.0.1; that login must go through the password too.
+    port, container = standin
+    wait_for_server(port).close()
+    login = "mariadb --protocol=tcp --host=127.0.0.1 --user=root --batch --skip-column-names -e 'SELECT 1'"
+    with_password = podman.podman(
+        "exec", container, "sh", "-c", f'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" {login}', check=False
+    )
+    assert with_password.stdout.strip() == "1", with_password.stderr
+    assert podman.podman("exec", container, "sh", "-c", login, check=False).returncode != 0
+    accounts = podman.podman(
+        "exec",
+        container,
+        "sh",
+        "-c",
+        'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb -uroot -N '
+        "-e \"SELECT CONCAT(User, '@', Host) FROM mysql.global_priv WHERE User = 'root' ORDER BY Host\"",
+    )
+    assert accounts.stdout.split() == ["root@%", "root@localhost"]
+
+
 def test_without_a_root_password_it_refuses_to_initialise(images):
     result = podman.podman("run", "--rm", MYSQL_STANDIN, check=False, timeout=120)
     assert result.returncode != 0

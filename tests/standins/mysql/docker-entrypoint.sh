@@ -34,6 +34,12 @@ initialise() {
   done
   client -e 'SELECT 1' >/dev/null || err "temporary server did not start"
 
+  # install-db also creates root@127.0.0.1, root@::1 and root@<hostname> without a password; the
+  # official image has only root@localhost and root@'%'. Left in place, a TCP login from 127.0.0.1
+  # (the API in the same Pod) would match the passwordless root@127.0.0.1 and be refused.
+  client --batch --skip-column-names -e "SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';')
+    FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')" | client
+
   local password
   password="$(sql_escape "${MYSQL_ROOT_PASSWORD:-}")"
   client <<SQL
