@@ -3,7 +3,7 @@
 import pytest
 from support import podman
 
-from k8s.manifests import container, load
+from k8s.manifests import load
 from k8s.pods import PlayedDeployment, run_probe, secret_values, wait_for_probe
 
 pytestmark = pytest.mark.container
@@ -46,9 +46,10 @@ def test_three_pods_with_two_running_containers_each(played, manifests):
 def test_every_api_reaches_its_own_mysql_on_loopback_with_the_secret(played, manifests):
     _, pods = played
     password = secret_values(manifests)["MYSQL_PASSWORD"]
+    # The driver, connected with exactly the settings the Deployment gave the API container.
     query = (
-        "import os, MySQLdb; c = MySQLdb.connect(host=os.environ['MYSQL_HOST'], port=int(os.environ['MYSQL_PORT']),"
-        " user=os.environ['MYSQL_USER'], password=os.environ['MYSQL_PASSWORD'], database=os.environ['MYSQL_DATABASE']);"
+        "import os, MySQLdb; e = os.environ; c = MySQLdb.connect(host=e['MYSQL_HOST'], port=int(e['MYSQL_PORT']),"
+        " user=e['MYSQL_USER'], password=e['MYSQL_PASSWORD'], database=e['MYSQL_DATABASE']);"
         " cur = c.cursor(); cur.execute('SELECT COUNT(*) FROM Users'); print(cur.fetchone()[0])"
     )
     for pod in pods:
@@ -99,7 +100,8 @@ def test_mysql_stopped_in_one_pod_fails_its_readiness_only(played, manifests, fi
     recovered_after = wait_for_probe(broken, manifests, "api", "readinessProbe")
     assert run_probe(broken, manifests, "api", "livenessProbe")
     figure(
-        f"readiness failed {failed_after:.1f} s after MySQL stopped; passed again {recovered_after:.1f} s after restart"
+        f"readiness failed {failed_after:.1f} s after MySQL stopped; "
+        f"passed again {recovered_after:.1f} s after restart"
     )
 
 
