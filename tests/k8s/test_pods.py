@@ -49,7 +49,8 @@ def test_every_api_reaches_its_own_mysql_on_loopback_with_the_secret(played, man
     # The driver, connected with exactly the settings the Deployment gave the API container.
     query = (
         "import os, MySQLdb; e = os.environ;"
-        " c = MySQLdb.connect(host=e['MYSQL_HOST'], port=int(e['MYSQL_PORT']), user=e['MYSQL_USER'], password=e['MYSQL_PASSWORD'], database=e['MYSQL_DATABASE']);"
+        " c = MySQLdb.connect(host=e['MYSQL_HOST'], port=int(e['MYSQL_PORT']), user=e['MYSQL_USER'],"
+        " password=e['MYSQL_PASSWORD'], database=e['MYSQL_DATABASE']);"
         " cur = c.cursor(); cur.execute('SELECT COUNT(*) FROM Users'); print(cur.fetchone()[0])"
     )
     for pod in pods:
