@@ -29,6 +29,9 @@ declare -rA NEEDED=(
   [runc]=runc
   [debootstrap]=debootstrap
   [docker-compose]=docker-compose
+  # scripts/capture-proof.sh
+  [curl]=curl
+  [jq]=jq
 )
 
 has() {

@@ -102,8 +102,14 @@ def engine() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def images(engine, request: pytest.FixtureRequest) -> None:
-    """The stand-in base, the API image built from api/Dockerfile unchanged, and the MySQL stand-in."""
-    for build in (podman.build_python_base, podman.build_api_image, podman.build_mysql_standin):
+    """The stand-in base, the API image (api/Dockerfile, unchanged), the MySQL and ingress stand-ins."""
+    builds = (
+        podman.build_python_base,
+        podman.build_api_image,
+        podman.build_mysql_standin,
+        podman.build_ingress_standin,
+    )
+    for build in builds:
         started = time.monotonic()
         build()
         request.config.stash[FIGURES].append(

@@ -23,6 +23,7 @@ from support.podman import API_IMAGE, MYSQL_STANDIN
 from k8s.manifests import Manifests, container, resolve_port
 
 IMAGE_FOR = {"db": MYSQL_STANDIN, "api": API_IMAGE}
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
 
 @dataclass

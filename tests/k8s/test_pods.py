@@ -3,31 +3,9 @@
 import pytest
 from support import podman
 
-from k8s.manifests import load
-from k8s.pods import PlayedDeployment, run_probe, secret_values, wait_for_probe
+from k8s.pods import PROBES, run_probe, secret_values, wait_for_probe
 
 pytestmark = pytest.mark.container
-
-PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-
-
-@pytest.fixture(scope="module")
-def manifests():
-    return load()
-
-
-@pytest.fixture(scope="module")
-def played(images, manifests):
-    deployment = PlayedDeployment(manifests)
-    try:
-        pods = deployment.up()
-        for pod in pods:
-            for name in ("db", "api"):
-                for probe in PROBES:
-                    wait_for_probe(pod, manifests, name, probe)
-        yield deployment, pods
-    finally:
-        deployment.down()
 
 
 def exec_in(pod, name: str, *command: str):

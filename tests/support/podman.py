@@ -22,6 +22,7 @@ STANDINS = ROOT / "tests" / "standins"
 PYTHON_BASE = "docker.io/library/python:3.11-slim-bookworm"
 PYTHON_BASE_STANDIN = "localhost/standin/python:3.11-slim-bookworm"
 MYSQL_STANDIN = "localhost/standin/mysql-k8s:1.0.0"
+INGRESS_STANDIN = "localhost/standin/ingress-nginx:test"
 API_IMAGE = "localhost/user-api:test"
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -170,6 +171,10 @@ def build_mysql_standin() -> None:
         shutil.copytree(STANDINS / "mysql", context, dirs_exist_ok=True)
         shutil.copy(ROOT / "scripts" / "sql" / "users-seed.sql", context)
         build(Path(context), MYSQL_STANDIN)
+
+
+def build_ingress_standin() -> None:
+    build(STANDINS / "ingress", INGRESS_STANDIN)
 
 
 def image_size_bytes(name: str) -> int:
