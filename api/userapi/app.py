@@ -1,5 +1,6 @@
 """Builds the FastAPI application around one Database."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings)
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's scans, which shortens the pauses that show up in tail latency.
+        gc.freeze()
         try:
             yield
         finally:

@@ -1,11 +1,10 @@
-"""The response shapes published in /openapi.json."""
+"""The response shapes: published in /openapi.json, and used to validate and encode the answers."""
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, TypeAdapter
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 
-class User(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class User(TypedDict):
     user_id: int
     username: str
     email: str
@@ -17,4 +16,6 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
+# Rows are validated against the published shape and encoded in one pass by pydantic's Rust core.
+USER = TypeAdapter(User)
 USER_LIST = TypeAdapter(list[User])

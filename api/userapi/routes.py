@@ -1,7 +1,5 @@
 """The HTTP contract: /status, /ready, /users and /users/{user_id}."""
 
-from functools import partial
-
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from . import users
@@ -47,7 +45,7 @@ async def status() -> Response:
     responses=DATABASE_DOWN,
 )
 async def ready(request: Request) -> Response:
-    await database_of(request).run(users.ping, timeout=READINESS_DEADLINE_SECONDS)
+    await users.ping(database_of(request), timeout=READINESS_DEADLINE_SECONDS)
     return JSONBody(b'{"detail":"ready"}')
 
 
@@ -58,7 +56,7 @@ async def ready(request: Request) -> Response:
     responses=DATABASE_DOWN,
 )
 async def list_users(request: Request) -> Response:
-    return JSONBody(await database_of(request).run(users.all_users_json))
+    return JSONBody(await users.all_users_json(database_of(request)))
 
 
 @router.get(
@@ -70,7 +68,7 @@ async def list_users(request: Request) -> Response:
 async def get_user(user_id: int, request: Request) -> Response:
     if user_id not in users.INT_COLUMN_RANGE:
         raise HTTPException(status_code=404, detail=UNKNOWN_USER)
-    body = await database_of(request).run(partial(users.one_user_json, user_id=user_id))
+    body = await users.one_user_json(database_of(request), user_id)
     if body is None:
         raise HTTPException(status_code=404, detail=UNKNOWN_USER)
     return JSONBody(body)

@@ -1,30 +1,44 @@
-"""Queries on Main.Users. They run on a worker thread and return the JSON body, ready to send.
+"""Queries on Main.Users, compiled once, and their answers encoded as the JSON body to send."""
 
-Validating and encoding on the worker thread keeps that CPU work off the event loop, and pydantic's
-Rust encoder does it in one pass instead of FastAPI's generic jsonable_encoder round trip.
-"""
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
 
-from sqlalchemy import Connection, text
-
-from .models import USER_LIST, User
+from .database import Database, Statement
+from .models import USER, USER_LIST
 
 # The column is a signed INT: an id outside this range cannot exist, so it never reaches the database.
 INT_COLUMN_RANGE = range(-(2**31), 2**31)
 
-# The column is aliased to the API's field name so a row maps straight onto the model.
-ALL_USERS = text("SELECT id AS user_id, username, email FROM Users ORDER BY id")
-ONE_USER = text("SELECT id AS user_id, username, email FROM Users WHERE id = :user_id")
+USERS = Table(
+    "Users",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("email", String(255), nullable=False),
+)
+# id is published as user_id; the rows come back in this column order.
+COLUMNS = (USERS.c.id.label("user_id"), USERS.c.username, USERS.c.email)
+
+ALL_USERS = Statement.compile(select(*COLUMNS).order_by(USERS.c.id))
+ONE_USER = Statement.compile(select(*COLUMNS).where(USERS.c.id == bindparam("user_id")))
+PING = Statement.compile(text("SELECT 1"))
 
 
-def all_users_json(connection: Connection) -> bytes:
-    rows = connection.execute(ALL_USERS).all()
-    return USER_LIST.dump_json(USER_LIST.validate_python(rows))
+def as_user(row: tuple) -> dict:
+    user_id, username, email = row
+    return {"user_id": user_id, "username": username, "email": email}
 
 
-def one_user_json(connection: Connection, user_id: int) -> bytes | None:
-    row = connection.execute(ONE_USER, {"user_id": user_id}).first()
-    return None if row is None else User.model_validate(row).model_dump_json().encode()
+async def all_users_json(database: Database) -> bytes:
+    rows = await database.fetch(ALL_USERS)
+    return USER_LIST.dump_json(USER_LIST.validate_python([as_user(row) for row in rows]))
 
 
-def ping(connection: Connection) -> None:
-    connection.execute(text("SELECT 1")).scalar_one()
+async def one_user_json(database: Database, user_id: int) -> bytes | None:
+    rows = await database.fetch(ONE_USER, user_id=user_id)
+    if not rows:
+        return None
+    return USER.dump_json(USER.validate_python(as_user(rows[0])))
+
+
+async def ping(database: Database, timeout: float) -> None:
+    await database.fetch(PING, timeout=timeout)

@@ -20,10 +20,12 @@ class ApiProcess:
         extra_args: tuple[str, ...] = (),
         host: str = "127.0.0.1",
         show_output: bool = False,
+        app_dir: Path = API_DIR,
     ):
         self.port = port or free_port()
         self.host = host
         self._show_output = show_output
+        self._app_dir = app_dir
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self._extra_args = extra_args
@@ -53,7 +55,7 @@ class ApiProcess:
             output = None if self._show_output else log
             self._process = subprocess.Popen(
                 self.command,
-                cwd=API_DIR,
+                cwd=self._app_dir,
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
