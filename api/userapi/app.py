@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .database import Database, DatabaseUnavailable
@@ -16,6 +17,28 @@ DESCRIPTION = """A read-only view of the `Main.Users` table.
 `/status` is the liveness signal (the process only); `/ready` also checks the database.
 When the database cannot answer, data routes return **503** with a JSON `detail`.
 """
+
+
+# Longer URLs get 414, as from common proxies (nginx accepts 8 KB request lines by default). Beyond
+# about 64 KB the HTTP parser itself refuses the request with a plain 400 before the app sees it.
+MAX_URL_BYTES = 8192
+
+
+class RejectLongUrls:
+    """ASGI middleware: a 414 with FastAPI's JSON error shape for an overlong URL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = len(scope.get("raw_path") or scope["path"].encode()) + len(
+                scope.get("query_string", b"")
+            )
+            if length > MAX_URL_BYTES:
+                await JSONResponse({"detail": "URI Too Long"}, status_code=414)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="User API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan)
     app.include_router(router)
+    app.add_middleware(RejectLongUrls)
 
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
