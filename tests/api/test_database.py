@@ -7,9 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import MySQLdb
 import pytest
 from support.canary import DB_PASSWORD
+from support.mysql import TableLock
 
 
 def get(api, path: str, timeout: float = 10) -> httpx.Response:
@@ -30,23 +30,6 @@ def wait_for_status(api, path: str, status: int, within: float) -> float:
             return elapsed
         time.sleep(0.1)
     pytest.fail(f"{path} did not return {status} within {within} s")
-
-
-class TableLock:
-    """A second session holding LOCK TABLES Users WRITE, as a long migration or backup would."""
-
-    def __init__(self, database):
-        self._connection = MySQLdb.connect(
-            host=database.host, port=database.port, user="root", password=DB_PASSWORD, database="Main"
-        )
-
-    def __enter__(self):
-        self._connection.cursor().execute("LOCK TABLES Users WRITE")
-        return self
-
-    def __exit__(self, *exc_info):
-        self._connection.cursor().execute("UNLOCK TABLES")
-        self._connection.close()
 
 
 def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, start_api):

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from devstack.ports import free_port, wait_for_port
 from support import podman
+from support.canary import DB_PASSWORD
 from support.podman import API_IMAGE, ROOT
 
 pytestmark = pytest.mark.container
@@ -108,6 +110,19 @@ def test_env_files_in_the_build_context_never_reach_the_image(images):
         podman.podman("rmi", "localhost/user-api:dockerignore-check", check=False)
         assert canary.encode() not in every_file_in(layers)
     assert not any("PASSWORD" in variable for variable in config(API_IMAGE)["Env"])
+
+
+def test_no_password_of_the_repository_is_in_any_layer(images, tmp_path):
+    secret = yaml.safe_load((ROOT / "my-secret-eval.yml").read_text())["stringData"]["MYSQL_PASSWORD"]
+    example = next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("MYSQL_PASSWORD=")
+    )
+    podman.podman("save", "--format", "docker-dir", "-o", str(tmp_path / "layers"), API_IMAGE)
+    files = every_file_in(tmp_path / "layers")
+    for password in (secret, example, DB_PASSWORD):
+        assert password.encode() not in files, password
 
 
 def every_file_in(layers: Path) -> bytes:

@@ -1,0 +1,41 @@
+"""The password (a distinctive canary in the tests) is never on the command line, in a response, or in a log.
+
+Also covered elsewhere: responses and logs with the database up and down (tests/api/test_database.py),
+every image layer and the build context (tests/container/test_api_image.py), `.env` ignored by git
+(tests/container/test_compose.py), the settings error path (tests/api/test_config.py).
+"""
+
+import subprocess
+from pathlib import Path
+
+from support.canary import DB_PASSWORD
+
+PATHS = [
+    "/status",
+    "/ready",
+    "/users",
+    "/users/1",
+    "/users/0",
+    "/users/abc",
+    "/openapi.json",
+    "/docs",
+    "/users/" + "1" * 9000,
+    "/nope",
+]
+
+
+def test_not_on_the_process_command_line(api):
+    command_line = Path(f"/proc/{api.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "main:server" in command_line  # the right process was read
+    assert DB_PASSWORD not in command_line
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert DB_PASSWORD not in listing
+
+
+def test_not_in_any_response_or_header_or_log_line(api, client):
+    for path in PATHS:
+        response = client.get(path)
+        assert DB_PASSWORD not in response.text, path
+        assert DB_PASSWORD not in str(response.headers), path
+    assert DB_PASSWORD not in api.logs()
+    assert "GET /users/1 HTTP/1.1" in api.logs()  # the log that was searched is the live one
