@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import MySQLdb
+
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
 

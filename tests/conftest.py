@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
 from support import podman

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from devstack.api import API_DIR
 from support.canary import DB_PASSWORD
 from userapi.config import Settings, SettingsError, load_settings

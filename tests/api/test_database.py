@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+
 from support.canary import DB_PASSWORD
 from support.mysql import TableLock
 

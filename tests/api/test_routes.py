@@ -1,6 +1,7 @@
 """The HTTP contract of userapi.routes, against a real server seeded from scripts/sql/users-seed.sql."""
 
 import pytest
+
 from devstack.mariadb import MariaDBServer
 
 USER_KEYS = {"user_id", "username", "email"}

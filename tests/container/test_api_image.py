@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from devstack.ports import free_port, wait_for_port
 from support import podman
 from support.canary import DB_PASSWORD

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import httpx
 import pytest
+
 from devstack.ports import free_port, port_in_use
 from support import podman
 from support.podman import API_IMAGE, MYSQL_STANDIN, ROOT

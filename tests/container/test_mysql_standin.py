@@ -4,6 +4,7 @@ import time
 
 import MySQLdb
 import pytest
+
 from devstack.ports import free_port
 from support import podman
 from support.podman import MYSQL_STANDIN

@@ -11,11 +11,10 @@ nginx adds an X-Served-By header with the pod address that answered, so the test
 import tempfile
 from pathlib import Path
 
-from support import podman
-from support.podman import INGRESS_STANDIN
-
 from k8s.manifests import Manifests, container, resolve_port
 from k8s.pods import Pod, run_probe
+from support import podman
+from support.podman import INGRESS_STANDIN
 
 KUBE_NETWORK = "podman-default-kube-network"
 

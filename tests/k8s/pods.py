@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from support import podman
-from support.podman import API_IMAGE, MYSQL_STANDIN
 
 from k8s.manifests import Manifests, container, resolve_port
+from support import podman
+from support.podman import API_IMAGE, MYSQL_STANDIN
 
 IMAGE_FOR = {"db": MYSQL_STANDIN, "api": API_IMAGE}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")

@@ -9,12 +9,12 @@ import time
 
 import httpx
 import pytest
-from devstack.ports import free_port
-from support import podman
 
+from devstack.ports import free_port
 from k8s.ingress import IngressStandIn, route_config
 from k8s.manifests import ROOT
 from k8s.pods import Pod
+from support import podman
 
 pytestmark = pytest.mark.container
 

@@ -1,9 +1,9 @@
 """The committed Deployment as three real pods (podman kube play), each with db and api side by side."""
 
 import pytest
-from support import podman
 
 from k8s.pods import PROBES, run_probe, secret_values, wait_for_probe
+from support import podman
 
 pytestmark = pytest.mark.container
 

@@ -5,11 +5,11 @@ import copy
 import pytest
 import yaml
 from fastapi.routing import APIRoute
-from userapi.config import Settings, env_name
-from userapi.routes import READINESS_DEADLINE_SECONDS, router
 
 from k8s import manifests
 from k8s.manifests import CHECKS, ROOT, container
+from userapi.config import Settings, env_name
+from userapi.routes import READINESS_DEADLINE_SECONDS, router
 
 SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
 ROUTES = {route.path for route in router.routes if isinstance(route, APIRoute)}

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from devstack.api import ApiProcess
 from reliability.load import Load, rss_kib, users_and_user
 

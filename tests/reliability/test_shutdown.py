@@ -7,9 +7,8 @@ import time
 
 from devstack.api import ApiProcess
 from k8s.manifests import load
-from support.mysql import TableLock
-
 from reliability.load import Load
+from support.mysql import TableLock
 
 GRACE_SECONDS = load()["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
 

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from devstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

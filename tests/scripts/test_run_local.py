@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.ports import free_port, wait_for_port
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
