@@ -2,14 +2,13 @@
 
 import signal
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from support.canary import DB_PASSWORD
+from support.http import wait_for_status
 from support.mysql import TableLock
 
 
@@ -21,16 +20,6 @@ def timed_get(api, path: str) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = get(api, path)
     return response, time.monotonic() - started
-
-
-def wait_for_status(api, path: str, status: int, within: float) -> float:
-    """Poll until path answers with status; return how long it took, or fail after `within` seconds."""
-    started = time.monotonic()
-    while (elapsed := time.monotonic() - started) < within:
-        if get(api, path).status_code == status:
-            return elapsed
-        time.sleep(0.1)
-    pytest.fail(f"{path} did not return {status} within {within} s")
 
 
 def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, start_api):
@@ -47,7 +36,7 @@ def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, 
     assert elapsed < 3
 
     database.start()
-    wait_for_status(api, "/ready", 200, within=5)
+    wait_for_status(f"{api.base_url}/ready", within=5)
     assert get(api, "/users").status_code == 200
     assert api.running()
 
@@ -67,7 +56,7 @@ def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, s
     assert get(api, "/status").status_code == 200
 
     database.start()
-    recovery = wait_for_status(api, "/users", 200, within=5)
+    recovery = wait_for_status(f"{api.base_url}/users", within=5, interval=0.1)
     # Every stale pooled connection is replaced before use: no request after recovery fails.
     with ThreadPoolExecutor(6) as pool:
         assert {r.status_code for r in pool.map(lambda _: get(api, "/users/7"), range(30))} == {200}
@@ -144,29 +133,3 @@ def test_sigterm_with_the_database_down_exits_promptly(new_mariadb, start_api):
     assert api.stop(timeout=10) in (0, -signal.SIGTERM)
     assert time.monotonic() - started < 5
     assert "Application shutdown complete" in api.logs()
-
-
-def test_the_password_appears_in_no_response_and_no_log_line(new_mariadb, start_api, mariadb):
-    failing = start_api(new_mariadb())  # every kind of database error gets logged here
-    working = start_api(mariadb)
-    paths = [
-        "/status",
-        "/ready",
-        "/users",
-        "/users/1",
-        "/users/0",
-        "/users/abc",
-        "/openapi.json",
-        "/docs",
-        "/nope",
-    ]
-    for api in (failing, working):
-        bodies = [get(api, path) for path in paths]
-        assert all(DB_PASSWORD not in response.text for response in bodies)
-        assert all(DB_PASSWORD not in str(response.headers) for response in bodies)
-    with TableLock(mariadb):
-        threading.Thread(target=get, args=(working, "/users/3"), daemon=True).start()
-        time.sleep(2.5)
-    logs = failing.logs() + working.logs()
-    assert "database error: OperationalError" in failing.logs()  # the logs are there, and were read
-    assert DB_PASSWORD not in logs

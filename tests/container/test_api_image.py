@@ -11,9 +11,10 @@ import httpx
 import pytest
 import yaml
 
-from devstack.ports import free_port, wait_for_port
+from devstack.ports import free_port
 from support import podman
 from support.canary import DB_PASSWORD
+from support.http import wait_for_status
 from support.podman import API_IMAGE, ROOT
 
 pytestmark = pytest.mark.container
@@ -80,14 +81,9 @@ def test_status_answers_on_a_read_only_root_filesystem_without_capabilities(imag
         API_IMAGE,
     ).stdout.strip()
     try:
-        wait_for_port(port, 30)
-        response = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
-        for _ in range(50):  # the published port accepts before uvicorn inside does
-            if response.status_code == 200:
-                break
-            response = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
-        assert response.status_code == 200
-        assert response.text == "1"
+        # The published port accepts before uvicorn inside does: wait for an HTTP answer.
+        wait_for_status(f"http://127.0.0.1:{port}/status")
+        assert httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).text == "1"
         # Without a database, data routes answer 503 instead of crashing the container.
         assert httpx.get(f"http://127.0.0.1:{port}/users", timeout=5).status_code == 503
         logs = podman.podman("logs", container).stderr

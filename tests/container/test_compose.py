@@ -19,6 +19,7 @@ import pytest
 
 from devstack.ports import free_port, port_in_use
 from support import podman
+from support.http import wait_for_status
 from support.podman import API_IMAGE, MYSQL_STANDIN, ROOT
 
 pytestmark = pytest.mark.container
@@ -141,15 +142,7 @@ def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, d
         up = compose(project, "up", "-d", env=env)
         assert up.returncode == 0, up.stderr
         base = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=3).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the api never became ready through localhost"
-            time.sleep(0.5)
+        wait_for_status(f"{base}/ready", within=60)
         assert httpx.get(f"{base}/status").text == "1"
         users = httpx.get(f"{base}/users").json()
         assert len(users) == 100

@@ -15,6 +15,7 @@ from k8s.ingress import IngressStandIn, route_config
 from k8s.manifests import ROOT
 from k8s.pods import Pod
 from support import podman
+from support.http import wait_for_status
 
 pytestmark = pytest.mark.container
 
@@ -24,15 +25,7 @@ def ingress(played, manifests):
     _, pods = played
     stand_in = IngressStandIn(manifests, pods, free_port()).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{stand_in.url}/status", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the ingress stand-in never answered"
-            time.sleep(0.3)
+        wait_for_status(f"{stand_in.url}/status")
         yield stand_in
     finally:
         stand_in.stop()

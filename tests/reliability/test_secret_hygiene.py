@@ -1,14 +1,16 @@
 """The password (a distinctive canary in the tests) is never on the command line, in a response, or in a log.
 
-Also covered elsewhere: responses and logs with the database up and down (tests/api/test_database.py),
-every image layer and the build context (tests/container/test_api_image.py), `.env` ignored by git
-(tests/container/test_compose.py), the settings error path (tests/api/test_config.py).
+Also covered elsewhere: every image layer and the build context (tests/container/test_api_image.py),
+`.env` ignored by git (tests/container/test_compose.py), the settings error path (tests/api/test_config.py).
 """
 
 import subprocess
 from pathlib import Path
 
+import httpx
+
 from support.canary import DB_PASSWORD
+from support.mysql import TableLock
 
 PATHS = [
     "/status",
@@ -32,10 +34,18 @@ def test_not_on_the_process_command_line(api):
     assert DB_PASSWORD not in listing
 
 
-def test_not_in_any_response_or_header_or_log_line(api, client):
-    for path in PATHS:
-        response = client.get(path)
-        assert DB_PASSWORD not in response.text, path
-        assert DB_PASSWORD not in str(response.headers), path
-    assert DB_PASSWORD not in api.logs()
-    assert "GET /users/1 HTTP/1.1" in api.logs()  # the log that was searched is the live one
+def test_not_in_any_response_or_header_or_log_line(api, new_mariadb, start_api, mariadb):
+    failing = start_api(new_mariadb())  # database never started: every kind of error gets logged
+    for service in (api, failing):
+        with httpx.Client(base_url=service.base_url, timeout=10) as client:
+            for path in PATHS:
+                response = client.get(path)
+                assert DB_PASSWORD not in response.text, path
+                assert DB_PASSWORD not in str(response.headers), path
+    with TableLock(mariadb):  # a timed-out query gets logged too
+        assert httpx.get(f"{api.base_url}/users/3", timeout=10).status_code == 503
+    logs = api.logs() + failing.logs()
+    # The logs searched are the live ones, with the errors in them.
+    assert "GET /users/1 HTTP/1.1" in logs and "database error: OperationalError" in logs
+    assert "database call exceeded its deadline" in logs
+    assert DB_PASSWORD not in logs
