@@ -2,13 +2,16 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint bootstrap clean
+.PHONY: run test test-fast lint bootstrap bootstrap-run clean
 
 bootstrap:
-	@scripts/bootstrap.sh
+	@scripts/bootstrap.sh test
+
+bootstrap-run:
+	@scripts/bootstrap.sh run
 
 ## run: a private MariaDB seeded from scripts/sql and the API on http://127.0.0.1:8000 (Ctrl-C stops both)
-run: bootstrap
+run: bootstrap-run
 	@$(BIN)/python scripts/run_local.py
 
 ## test: every check (lint, then the whole pytest suite)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `make run` and `make test` need on a fresh Debian/Ubuntu machine, and nothing twice:
-# the system packages (only when a command from them is missing) and a pinned virtualenv in .venv.
-# Without root, it names what to install instead of failing halfway.
+# Installs what `make run` (bootstrap.sh run) or `make test` (bootstrap.sh test) needs on a fresh
+# Debian/Ubuntu machine, and nothing twice: the system packages (only when a command from them is
+# missing) and pinned virtualenvs in .venv. Without root, it names what to install instead of failing
+# halfway.
 set -euo pipefail
 
 readonly VENV="${VENV:-.venv}"
@@ -14,14 +15,18 @@ readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
 
-# command (or pkg-config module) the project needs -> the Debian package that provides it
-declare -rA NEEDED=(
+# command (or pkg-config module) the project needs -> the Debian package that provides it.
+# shellcheck disable=SC2034  # both maps are read through a nameref in missing_packages
+declare -rA RUN_NEEDS=(
   [mariadbd]=mariadb-server
   [mariadb]=mariadb-client
   [mariadb-install-db]=mariadb-server
   [cc]=build-essential
   [pkg-config]=pkg-config
   [pc:mysqlclient]=default-libmysqlclient-dev
+)
+# shellcheck disable=SC2034
+declare -rA TEST_NEEDS=(
   # the container stage: a real engine, pods, the stand-in base, and compose
   [podman]=podman
   [buildah]=buildah
@@ -29,9 +34,12 @@ declare -rA NEEDED=(
   [runc]=runc
   [debootstrap]=debootstrap
   [docker-compose]=docker-compose
-  # scripts/capture-proof.sh
+  # scripts/capture-proof.sh and its tests
   [curl]=curl
   [jq]=jq
+  [pgrep]=procps
+  # load tests and scripts/bench.py
+  [wrk]=wrk
 )
 
 has() {
@@ -43,16 +51,20 @@ has() {
   fi
 }
 
+# missing_packages MAP_NAME...: the packages of the named maps whose command is missing
 missing_packages() {
-  local need
-  for need in "${!NEEDED[@]}"; do
-    has "${need}" || printf '%s\n' "${NEEDED[${need}]}"
+  local map need
+  for map in "$@"; do
+    local -n needs="${map}"
+    for need in "${!needs[@]}"; do
+      has "${need}" || printf '%s\n' "${needs[${need}]}"
+    done
   done | sort -u
 }
 
 install_system_packages() {
   local -a packages
-  mapfile -t packages < <(missing_packages)
+  mapfile -t packages < <(missing_packages "$@")
   ((${#packages[@]} == 0)) && return 0
   if [[ ${EUID} -ne 0 ]] || ! command -v apt-get >/dev/null; then
     err "missing system packages: ${packages[*]}"
@@ -82,10 +94,23 @@ install_virtualenv() {
 }
 
 main() {
+  local mode="${1:-test}"
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
-  install_system_packages
-  install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
-  install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}"
+  case "${mode}" in
+    run)
+      install_system_packages RUN_NEEDS
+      install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
+      ;;
+    test)
+      install_system_packages RUN_NEEDS TEST_NEEDS
+      install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
+      install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}"
+      ;;
+    *)
+      err "usage: scripts/bootstrap.sh [run|test]"
+      exit 2
+      ;;
+  esac
 }
 
 main "$@"
