@@ -60,6 +60,11 @@ class PlayedDeployment:
         self.secret_name = manifests["Secret"]["metadata"]["name"]
 
     def up(self) -> list[Pod]:
+        # Pods left by an interrupted earlier run would make `kube play` refuse the names.
+        name = self.manifests["Deployment"]["metadata"]["name"]
+        leftovers = podman.podman("pod", "ps", "-q", "--filter", f"name={name}").stdout.split()
+        if leftovers:
+            podman.podman("pod", "rm", "-f", *leftovers, timeout=120)
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret_values(self.manifests).items()}
         podman.podman("secret", "rm", self.secret_name, check=False)
         podman.podman("secret", "create", self.secret_name, "-", input=json.dumps(encoded))
