@@ -18,18 +18,18 @@ class ApiProcess:
         env: dict[str, str],
         port: int | None = None,
         extra_args: tuple[str, ...] = (),
-        host: str = "127.0.0.1",
         show_output: bool = False,
         app_dir: Path = API_DIR,
     ):
         self.port = port or free_port()
-        self.host = host
         self._show_output = show_output
         self._app_dir = app_dir
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self._extra_args = extra_args
-        self._log = Path(tempfile.mkstemp(prefix="user-api-", suffix=".log")[1])
+        descriptor, log_path = tempfile.mkstemp(prefix="user-api-", suffix=".log")
+        os.close(descriptor)  # reopened for each start
+        self._log = Path(log_path)
         self._process: subprocess.Popen | None = None
 
     @property
@@ -40,7 +40,7 @@ class ApiProcess:
             "uvicorn",
             "main:server",
             "--host",
-            self.host,
+            "127.0.0.1",
             "--port",
             str(self.port),
             *self._extra_args,
