@@ -12,8 +12,11 @@ DOCKERFILES = [ROOT / "api" / "Dockerfile", *ROOT.glob("tests/standins/*/Contain
 SHELL_SCRIPTS = sorted({*ROOT.glob("scripts/*.sh"), *ROOT.glob("tests/**/*.sh"), ROOT / ".ci" / "run"})
 
 
-def lint(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def lint(tool: str, *args: str, source: str | None = None) -> subprocess.CompletedProcess:
+    """Run a linter on files, or on `source` given on standard input ("-")."""
+    return subprocess.run(
+        [str(BIN / tool), *args], input=source, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.relative_to(ROOT)))
@@ -30,19 +33,7 @@ def test_shellcheck_finds_nothing(script):
 
 def test_the_linters_do_report_problems():
     # A bad Dockerfile and a bad script, so a silent linter cannot pass the tests above.
-    bad = subprocess.run(
-        [str(BIN / "hadolint"), "-"],
-        input="FROM python\nRUN cd /tmp\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = lint("hadolint", "-", source="FROM python\nRUN cd /tmp\n")
     assert bad.returncode != 0 and "DL3006" in bad.stdout
-    bad = subprocess.run(
-        [str(BIN / "shellcheck"), "-"],
-        input="#!/bin/bash\necho $1\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = lint("shellcheck", "-", source="#!/bin/bash\necho $1\n")
     assert bad.returncode != 0 and "SC2086" in bad.stdout
