@@ -11,23 +11,19 @@ All traffic goes to 127.0.0.1; every run is bounded in time.
 """
 
 import argparse
-import re
 import secrets
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import MySQLdb
 
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
+from devstack.wrk import Run, WrkMissing, require_wrk, wrk
 
 BASELINE_DIR = Path(__file__).resolve().parent / "bench_baseline"
 # wrk script: /users/1 ... /users/100 in turn, so every request is a real lookup of a different row.
@@ -39,45 +35,6 @@ end
 """
 ENDPOINTS = ("/status", "/users", "/users/{id}")
 TARGETS = {"/users": 2.0, "/users/{id}": 1.3, "/status": 1.5}
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-@dataclass
-class Run:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
-
-
-def milliseconds(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
-    return float(number) * UNITS[unit]
-
-
-def wrk(url: str, seconds: float, connections: int, script: Path | None = None, timeout: str = "5s") -> Run:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", f"--timeout={timeout}", "--latency"]
-    command += ["-s", str(script)] if script else []
-    finished = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60)
-    output = finished.stdout
-    if "Requests/sec" not in output:
-        raise RuntimeError(f"wrk gave no result for {url}: {finished.stderr.strip() or output.strip()}")
-
-    def number(pattern: str, default: str = "0") -> str:
-        found = re.search(pattern, output)
-        return found.group(1) if found else default
-
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return Run(
-        requests_per_second=float(number(r"Requests/sec:\s+([\d.]+)")),
-        p50_ms=milliseconds(number(r"\n\s+50%\s+(\S+)", "0us")),
-        p99_ms=milliseconds(number(r"\n\s+99%\s+(\S+)", "0us")),
-        requests=int(number(r"(\d+) requests in")),
-        non_2xx=int(number(r"Non-2xx or 3xx responses: (\d+)")),
-        socket_errors=sum(map(int, socket_errors.groups())) if socket_errors else 0,
-    )
 
 
 def load(service: ApiProcess, endpoint: str, seconds: float, connections: int, lua: Path) -> Run:
@@ -136,7 +93,7 @@ def benchmark(services: dict[str, ApiProcess], args, lua: Path) -> bool:
         ratio = median("project", endpoint, "requests_per_second") / median(
             "baseline", endpoint, "requests_per_second"
         )
-        errors = sum(run.non_2xx + run.socket_errors for name in services for run in runs[(name, endpoint)])
+        errors = sum(run.errors for name in services for run in runs[(name, endpoint)])
         clean &= errors == 0
         met = "met" if ratio >= TARGETS[endpoint] else "MISSED"
         rows.append(
@@ -169,9 +126,6 @@ def stall(services: dict[str, ApiProcess], database: MariaDBServer, args) -> Non
         ]
     ]
     for name, service in services.items():
-        lock = MySQLdb.connect(
-            host=database.host, port=database.port, user="root", password=database.password, database="Main"
-        )
         outcomes: list[str] = []
 
         def ask_for_users(service: ApiProcess = service, outcomes: list[str] = outcomes) -> None:
@@ -182,16 +136,13 @@ def stall(services: dict[str, ApiProcess], database: MariaDBServer, args) -> Non
                 status = type(error).__name__
             outcomes.append(f"{status} after {time.monotonic() - started:.2f} s")
 
-        lock.cursor().execute("LOCK TABLES Users WRITE")
-        try:
-            askers = [threading.Thread(target=ask_for_users) for _ in range(3)]
+        askers = [threading.Thread(target=ask_for_users) for _ in range(3)]
+        with database.table_lock():
             for asker in askers:
                 asker.start()
-            time.sleep(0.2)
+            # The baseline blocks its event loop on the first query, so it never has 3 waiting at once.
+            database.wait_for_lock_waiters(1)
             run = wrk(f"{service.base_url}/status", args.stall_seconds, 8, timeout="2s")
-        finally:
-            lock.cursor().execute("UNLOCK TABLES")
-            lock.close()
         for asker in askers:
             asker.join(60)
         # No answer at all means no latency to report: the event loop was frozen.
@@ -214,8 +165,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--stall-seconds", type=int, default=5, help="how long the table stays locked")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("bench: wrk not found: install it (Debian: apt-get install wrk)")
+    try:
+        require_wrk()
+    except WrkMissing as error:
+        sys.exit(f"bench: {error}")
 
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         lua = Path(scratch, "users_by_id.lua")

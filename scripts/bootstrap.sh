@@ -15,7 +15,7 @@ readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
 
-# command (or pkg-config module) the project needs -> the Debian package that provides it.
+# command (or pc:<pkg-config module>, or file:<path>) the project needs -> the Debian package with it.
 # shellcheck disable=SC2034  # both maps are read through a nameref in missing_packages
 declare -rA RUN_NEEDS=(
   [mariadbd]=mariadb-server
@@ -34,6 +34,8 @@ declare -rA TEST_NEEDS=(
   [runc]=runc
   [debootstrap]=debootstrap
   [docker-compose]=docker-compose
+  # container name resolution on compose networks (podman's CNI backend); podman only recommends it
+  [file:/usr/lib/cni/dnsname]=golang-github-containernetworking-plugin-dnsname
   # scripts/capture-proof.sh and its tests
   [curl]=curl
   [jq]=jq
@@ -46,6 +48,8 @@ has() {
   local need="$1"
   if [[ "${need}" == pc:* ]]; then
     command -v pkg-config >/dev/null && pkg-config --exists "${need#pc:}"
+  elif [[ "${need}" == file:* ]]; then
+    [[ -e "${need#file:}" ]]
   else
     command -v "${need}" >/dev/null || [[ -x "/usr/sbin/${need}" ]]
   fi
@@ -77,6 +81,17 @@ install_system_packages() {
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 }
 
+# The service needs Python 3.11 or newer (it relies on asyncio's TimeoutError being the builtin one).
+require_python() {
+  command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python 3.11 (or newer) with venv"; exit 1; }
+  local version
+  version="$("${PYTHON}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  if ! "${PYTHON}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    err "${PYTHON} is Python ${version}; the User API needs Python 3.11 or newer (set PYTHON=python3.11)"
+    exit 1
+  fi
+}
+
 # install_virtualenv DIR REQUIREMENTS_FILE...: a venv at DIR with the pinned requirements, rebuilt only
 # when the requirement files change.
 install_virtualenv() {
@@ -86,7 +101,7 @@ install_virtualenv() {
   if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
     return 0
   fi
-  command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python 3.11 with venv"; exit 1; }
+  require_python
   log "creating ${dir} with the pinned requirements ($*)"
   "${PYTHON}" -m venv "${dir}"
   "${dir}/bin/pip" install --quiet --disable-pip-version-check -r "${@: -1}"

@@ -4,14 +4,21 @@ MariaDB speaks the MySQL protocol, so it stands in for the MySQL sidecar whereve
 pulled. The root password is set for real, so every client goes through password authentication.
 """
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from .ports import free_port, port_in_use, wait_for_port
+import MySQLdb
 
-SEED_SQL = Path(__file__).resolve().parents[1] / "sql" / "users-seed.sql"
+from . import ROOT
+from .ports import free_port
+from .process import ServerProcess
+from .wait import wait_until
+
+SEED_SQL = ROOT / "scripts" / "sql" / "users-seed.sql"
 REQUIRED_BINARIES = ("mariadb-install-db", "mariadbd", "mariadb")
 # install-db creates one root account per way of connecting; each needs the password.
 ROOT_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -35,47 +42,38 @@ def find_binary(name: str) -> str:
     return found
 
 
-class MariaDBServer:
+class MariaDBServer(ServerProcess):
     """Start with start(); stop(), kill() and start() again keep the same port, password and data."""
 
+    name = "MariaDB server"
+
     def __init__(self, password: str, port: int | None = None, seed: Path = SEED_SQL) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="user-api-mariadb-"))
+        super().__init__(port or free_port(), self._workdir / "mariadbd.log")
         self.password = password
-        self.port = port or free_port()
         self.seed = seed
         self.host = "127.0.0.1"
         self._binaries = {name: find_binary(name) for name in REQUIRED_BINARIES}
-        self._workdir = Path(tempfile.mkdtemp(prefix="user-api-mariadb-"))
         self._datadir = self._workdir / "data"
         self._socket = self._workdir / "mysqld.sock"
-        self._log = self._workdir / "mariadbd.log"
-        self._process: subprocess.Popen | None = None
         self._initialised = False
 
+    def command(self) -> list[str]:
+        return [
+            self._binaries["mariadbd"],
+            "--no-defaults",
+            "--user=root",  # as root, mariadbd refuses to start without it
+            f"--datadir={self._datadir}",
+            f"--socket={self._socket}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+        ]
+
     def start(self, timeout: float = 30) -> "MariaDBServer":
-        if port_in_use(self.port):
-            raise RuntimeError(f"port {self.port} is already in use; cannot start MariaDB there")
         if not self._initialised:
             self._install()
-        with self._log.open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    self._binaries["mariadbd"],
-                    "--no-defaults",
-                    "--user=root",  # as root, mariadbd refuses to start without it
-                    f"--datadir={self._datadir}",
-                    f"--socket={self._socket}",
-                    f"--port={self.port}",
-                    "--bind-address=127.0.0.1",
-                    "--skip-name-resolve",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal goes to the supervisor, which stops us
-            )
-        try:
-            wait_for_port(self.port, timeout, is_alive=self.running)
-        except (TimeoutError, RuntimeError) as error:
-            raise RuntimeError(f"MariaDB did not start: {error}\n{self.log_tail()}") from None
+        self.spawn(timeout)
         if not self._initialised:
             self._secure_and_seed()
             self._initialised = True
@@ -126,29 +124,29 @@ class MariaDBServer:
             raise RuntimeError(f"{Path(command[0]).name} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    @contextlib.contextmanager
+    def table_lock(self, table: str = "Users") -> Iterator[None]:
+        """A second session holds LOCK TABLES <table> WRITE, as a long migration or backup would."""
+        session = MySQLdb.connect(
+            host=self.host, port=self.port, user="root", password=self.password, database="Main"
+        )
+        try:
+            session.cursor().execute(f"LOCK TABLES `{table}` WRITE")
+            yield
+            session.cursor().execute("UNLOCK TABLES")
+        finally:
+            session.close()
 
-    def stop(self, timeout: float = 20) -> None:
-        """A clean shutdown, as when the sidecar container is stopped."""
-        if self.running():
-            self._process.terminate()
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+    def lock_waiters(self) -> int:
+        """How many sessions are waiting for a table lock right now."""
+        count = self.sql(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%'"
+        )
+        return int(count)
 
-    def kill(self) -> None:
-        """A crash: SIGKILL, no shutdown, open connections simply vanish."""
-        if self.running():
-            self._process.kill()
-            self._process.wait()
-
-    def log_tail(self, lines: int = 20) -> str:
-        if not self._log.exists():
-            return ""
-        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+    def wait_for_lock_waiters(self, count: int, timeout: float = 30) -> None:
+        """Wait until at least `count` queries are blocked on a table lock (see table_lock)."""
+        wait_until(lambda: self.lock_waiters() >= count, timeout, f"{count} queries waiting on the lock")
 
     def remove(self) -> None:
         self.kill()

@@ -1,7 +1,8 @@
 """Loopback port helpers."""
 
 import socket
-import time
+
+from .wait import wait_until
 
 
 def free_port() -> int:
@@ -15,13 +16,6 @@ def port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for_port(port: int, timeout: float, is_alive=lambda: True) -> None:
-    """Wait until something accepts connections on 127.0.0.1:port, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_in_use(port):
-            return
-        if not is_alive():
-            raise RuntimeError(f"the process meant to listen on port {port} exited")
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+def wait_for_port(port: int, timeout: float, alive=None) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port (see wait_until for the errors)."""
+    wait_until(lambda: port_in_use(port), timeout, f"something listens on 127.0.0.1:{port}", alive=alive)

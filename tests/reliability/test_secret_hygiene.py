@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 
 from support.canary import DB_PASSWORD
-from support.mysql import TableLock
 
 PATHS = [
     "/status",
@@ -42,7 +41,7 @@ def test_not_in_any_response_or_header_or_log_line(api, new_mariadb, start_api, 
                 response = client.get(path)
                 assert DB_PASSWORD not in response.text, path
                 assert DB_PASSWORD not in str(response.headers), path
-    with TableLock(mariadb):  # a timed-out query gets logged too
+    with mariadb.table_lock():  # a timed-out query gets logged too
         assert httpx.get(f"{api.base_url}/users/3", timeout=10).status_code == 503
     logs = api.logs() + failing.logs()
     # The logs searched are the live ones, with the errors in them.

@@ -4,16 +4,17 @@ import time
 
 import httpx
 
+from devstack.wait import wait_until
 
-def wait_for_status(url: str, status: int = 200, within: float = 30, interval: float = 0.2) -> float:
-    """Poll url until it answers with status; return the seconds it took. Fails after `within` seconds."""
+
+def wait_for_status(url: str, status: int = 200, within: float = 30, interval: float = 0.1) -> float:
+    """Poll url until it answers with status; return the seconds it took."""
     started = time.monotonic()
-    while True:
-        try:
-            if httpx.get(url, timeout=3).status_code == status:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass  # not listening yet
-        elapsed = time.monotonic() - started
-        assert elapsed < within, f"{url} did not answer {status} within {within} s"
-        time.sleep(interval)
+    wait_until(
+        lambda: httpx.get(url, timeout=3).status_code == status,
+        within,
+        f"{url} answers {status}",
+        interval=interval,
+        ignore=(httpx.TransportError,),
+    )
+    return time.monotonic() - started

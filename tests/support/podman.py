@@ -11,12 +11,14 @@ Images are reused when present, so a warm machine rebuilds nothing.
 import json
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from devstack import ROOT
+
 STANDINS = ROOT / "tests" / "standins"
 
 PYTHON_BASE = "docker.io/library/python:3.11-slim-bookworm"
@@ -47,6 +49,13 @@ SLIM_CONFIG = {
     "etc/apt/apt.conf.d/docker-clean": 'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
     'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };\n',
     "etc/dpkg/dpkg.cfg.d/docker-slim": "".join(f"path-exclude /{path}/*\n" for path in SLIM_EXCLUDES[:4]),
+}
+
+
+# The package that lets containers on one network find each other by name, per network backend.
+DNS_PLUGIN = {
+    "cni": "golang-github-containernetworking-plugin-dnsname",
+    "netavark": "aardvark-dns",
 }
 
 
@@ -90,6 +99,27 @@ def prepare_engine(workdir: Path) -> None:
     probe = podman("info", "--format", "{{.Host.NetworkBackend}}", check=False, timeout=60)
     if probe.returncode != 0:
         raise PodmanUnavailable(f"podman does not work here: {probe.stderr.strip()[-500:]}")
+
+
+def check_container_dns() -> None:
+    """Raise PodmanUnavailable, naming the package, if a new network would not resolve service names.
+
+    Compose reaches the database as `db`; without the DNS plugin that name fails inside the api
+    container ("Name or service not known"), which would otherwise show only as a long wait.
+    """
+    network = f"dns-check-{secrets.token_hex(4)}"
+    podman("network", "create", network, timeout=60)
+    try:
+        inspected = json.loads(podman("network", "inspect", network).stdout)[0]
+    finally:
+        podman("network", "rm", "-f", network, check=False)
+    if not inspected.get("dns_enabled"):
+        backend = podman("info", "--format", "{{.Host.NetworkBackend}}").stdout.strip()
+        package = DNS_PLUGIN.get(backend, "the DNS plugin of the network backend")
+        raise PodmanUnavailable(
+            f"podman networks have no DNS (backend {backend}): containers cannot reach each other by "
+            f"name. Install {package} (scripts/bootstrap.sh does)"
+        )
 
 
 def image_exists(name: str) -> bool:
