@@ -4,9 +4,8 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from devstack import ROOT
 
 
 def test_the_benchmark_runs_and_prints_its_tables():

@@ -1,10 +1,11 @@
-"""scripts/bootstrap.sh: without root and without the server binaries it names what to install."""
+"""scripts/bootstrap.sh: it names what to install when it cannot install it, and refuses an old Python."""
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from devstack import ROOT
 
 
 def test_without_root_it_names_the_missing_packages_and_fails():
@@ -34,3 +35,21 @@ def run_as_nobody(bin_dir: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
+
+
+def test_an_older_python_is_refused_with_the_version_named(tmp_path):
+    # TEST DOUBLE of a Python 3.10 interpreter: answers the version query, fails the >= 3.11 check.
+    old_python = tmp_path / "python3.10"
+    old_python.write_text('#!/bin/sh\ncase "$2" in *print*) echo 3.10 ;; *) exit 1 ;; esac\n')
+    old_python.chmod(0o755)
+    result = subprocess.run(
+        ["bash", "scripts/bootstrap.sh", "run"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "PYTHON": str(old_python), "VENV": str(tmp_path / "venv")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "is Python 3.10; the User API needs Python 3.11 or newer" in result.stderr
+    assert not (tmp_path / "venv").exists()

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import ROOT
 from devstack.ports import free_port, wait_for_port
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+SCRIPTS = ROOT / "scripts"
 
 
 def run_local(api_port: int, db_port: int) -> subprocess.Popen:
@@ -51,7 +52,7 @@ def test_serves_the_seeded_data_and_stops_both_processes_on_a_signal(stop_signal
     api_port, db_port = free_port(), free_port()
     supervisor = run_local(api_port, db_port)
     try:
-        wait_for_port(api_port, 30, is_alive=lambda: supervisor.poll() is None)
+        wait_for_port(api_port, 30, alive=lambda: supervisor.poll() is None)
         assert httpx.get(f"http://127.0.0.1:{api_port}/status").text == "1"
         assert len(httpx.get(f"http://127.0.0.1:{api_port}/users").json()) == 100
         children = children_of(supervisor.pid)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from devstack import ROOT
+
 BIN = Path(sys.executable).parent
 DOCKERFILES = [ROOT / "api" / "Dockerfile", *ROOT.glob("tests/standins/*/Containerfile")]
-SHELL_SCRIPTS = sorted({*ROOT.glob("scripts/*.sh"), *ROOT.glob("tests/**/*.sh"), ROOT / ".ci" / "run"})
+SHELL_SCRIPTS = sorted({*ROOT.glob("scripts/**/*.sh"), *ROOT.glob("tests/**/*.sh"), ROOT / ".ci" / "run"})
 
 
 def lint(tool: str, *args: str, source: str | None = None) -> subprocess.CompletedProcess:
