@@ -22,12 +22,15 @@ class Settings(BaseSettings):
     password: SecretStr = SecretStr("")
     database: str = Field("Main", min_length=1)
 
-    # Seconds. The driver takes whole seconds; the read timeout also bounds how long the server waits
-    # for a table lock and how long a request waits for its answer.
+    # Seconds; the driver takes whole seconds. connect_timeout bounds one connection attempt on its
+    # worker thread. read_timeout is each request's whole database deadline (waiting for a connection,
+    # connecting and the query); it also bounds how long the server waits for a table lock, and each
+    # blocking read of the driver.
     connect_timeout: int = Field(2, ge=1, le=60)
     read_timeout: int = Field(2, ge=1, le=60)
 
-    # One connection per worker thread; a request that cannot get one within pool_timeout gets a 503.
+    # At most pool_size queries at once, and as many worker threads to open connections; a request that
+    # cannot get a connection within pool_timeout gets a 503.
     pool_size: int = Field(5, ge=1, le=100)
     pool_timeout: float = Field(0.5, gt=0, le=60)
 

@@ -2,11 +2,14 @@
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
 
-from .database import Database, Statement
+from .database import Database, Row, Statement
 from .models import USER, USER_LIST
 
 # The column is a signed INT: an id outside this range cannot exist, so it never reaches the database.
 INT_COLUMN_RANGE = range(-(2**31), 2**31)
+# A page of users holds at most MAX_PAGE_SIZE rows, so no answer the API reads is unbounded.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 USERS = Table(
     "Users",
@@ -18,23 +21,35 @@ USERS = Table(
 # id is published as user_id; the rows come back in this column order.
 COLUMNS = (USERS.c.id.label("user_id"), USERS.c.username, USERS.c.email)
 
-ALL_USERS = Statement.compile(select(*COLUMNS).order_by(USERS.c.id))
+# Keyset pagination on the primary key: the server seeks to after_id and reads `rows` rows, however
+# deep the page (OFFSET would read and drop every row before it).
+USER_PAGE = Statement.compile(
+    select(*COLUMNS).where(USERS.c.id > bindparam("after_id")).order_by(USERS.c.id).limit(bindparam("rows"))
+)
 ONE_USER = Statement.compile(select(*COLUMNS).where(USERS.c.id == bindparam("user_id")))
 PING = Statement.compile(text("SELECT 1"))
 
 
-def as_user(row: tuple) -> dict:
+def as_user(row: Row) -> dict:
     user_id, username, email = row
     return {"user_id": user_id, "username": username, "email": email}
 
 
-async def all_users_json(database: Database) -> bytes:
-    rows = await database.fetch(ALL_USERS)
-    return USER_LIST.dump_json(USER_LIST.validate_python([as_user(row) for row in rows]))
+async def user_page_json(database: Database, limit: int, after_id: int | None) -> tuple[bytes, int | None]:
+    """Up to `limit` users with ids above after_id, and the id the next page starts after (None: none)."""
+    # Any integer is a valid after_id; clamped to just outside the column's range, it selects the same
+    # rows and the server compares INT with INT.
+    below_all = INT_COLUMN_RANGE.start - 1
+    lowest = below_all if after_id is None else min(max(after_id, below_all), INT_COLUMN_RANGE.stop - 1)
+    # One row more than asked tells whether another page exists, without a COUNT.
+    rows = await database.fetch(USER_PAGE, {"after_id": lowest, "rows": limit + 1})
+    page = rows[:limit]
+    body = USER_LIST.dump_json(USER_LIST.validate_python([as_user(row) for row in page]))
+    return body, page[-1][0] if len(rows) > limit else None
 
 
 async def one_user_json(database: Database, user_id: int) -> bytes | None:
-    rows = await database.fetch(ONE_USER, user_id=user_id)
+    rows = await database.fetch(ONE_USER, {"user_id": user_id})
     if not rows:
         return None
     return USER.dump_json(USER.validate_python(as_user(rows[0])))

@@ -1,73 +1,243 @@
-"""The HTTP contract of userapi.routes, against a real server seeded from scripts/sql/users-seed.sql."""
+"""The HTTP contract of userapi.routes, in-process: status codes, bodies, headers, pagination, 422s, 503s.
 
+TEST DOUBLES (named here as the house rules ask): FakeDatabase and FailingDatabase stand in for
+userapi.database.Database, injected through FastAPI's dependency system. The SQL itself and the real
+process are tested against MariaDB in test_database.py, test_pagination.py and test_deadlines.py.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
 import pytest
+from fastapi import FastAPI
 
-from devstack.mariadb import MariaDBServer
+from userapi import users
+from userapi.app import create_app
+from userapi.config import Settings
+from userapi.database import DatabaseUnavailable, Row, Statement
+from userapi.routes import READINESS_DEADLINE_SECONDS, get_database
+
+pytestmark = pytest.mark.anyio
 
 USER_KEYS = {"user_id", "username", "email"}
 
 
-def seeded_user(mariadb: MariaDBServer, user_id: int) -> dict:
-    query = f"SELECT username, email FROM Main.Users WHERE id = {int(user_id)}"  # noqa: S608 (an int)
-    username, email = mariadb.sql(query).split()
-    return {"user_id": user_id, "username": username, "email": email}
+def table(count: int) -> list[Row]:
+    return [(n, f"user{n}", f"user{n}@example.org") for n in range(1, count + 1)]
 
 
-def test_status_returns_1(client):
-    response = client.get("/status")
-    assert response.status_code == 200
-    assert response.content == b"1"
+class FakeDatabase:
+    """TEST DOUBLE for Database: answers users.py's statements from rows held in memory, as SQL would."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self.calls: list[tuple[Statement, Mapping[str, Any], float | None]] = []
+
+    async def fetch(
+        self, statement: Statement, values: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> tuple[Row, ...]:
+        values = values or {}
+        self.calls.append((statement, values, timeout))
+        if statement is users.USER_PAGE:
+            return tuple(row for row in self.rows if row[0] > values["after_id"])[: values["rows"]]
+        if statement is users.ONE_USER:
+            return tuple(row for row in self.rows if row[0] == values["user_id"])
+        if statement is users.PING:
+            return ((1,),)
+        raise AssertionError(f"unexpected statement {statement.sql!r}")
+
+
+class FailingDatabase:
+    """TEST DOUBLE for Database: every call fails the way Database reports a failure."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    async def fetch(self, statement: Statement, values=None, *, timeout=None) -> tuple[Row, ...]:
+        raise DatabaseUnavailable(self.detail)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def app_with(database) -> FastAPI:
+    app = create_app(Settings())
+
+    async def the_double():
+        return database
+
+    app.dependency_overrides[get_database] = the_double
+    return app
+
+
+async def client_of(database) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app_with(database)), base_url="http://api")
+
+
+@pytest.fixture
+def seed() -> FakeDatabase:
+    return FakeDatabase(table(100))
+
+
+@pytest.fixture
+async def client(seed: FakeDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    async with await client_of(seed) as session:
+        yield session
+
+
+async def get_page(database: FakeDatabase, url: str) -> httpx.Response:
+    async with await client_of(database) as session:
+        return await session.get(url)
+
+
+def ids(response: httpx.Response) -> list[int]:
+    return [user["user_id"] for user in response.json()]
+
+
+async def test_status_returns_1_without_touching_the_database(client, seed):
+    response = await client.get("/status")
+    assert (response.status_code, response.content) == (200, b"1")
     assert response.headers["content-type"] == "application/json"
+    assert seed.calls == []
 
 
-def test_ready_when_the_database_answers(client):
-    response = client.get("/ready")
+async def test_ready_pings_with_its_own_one_second_deadline(client, seed):
+    response = await client.get("/ready")
+    assert (response.status_code, response.json()) == (200, {"detail": "ready"})
+    assert seed.calls == [(users.PING, {}, READINESS_DEADLINE_SECONDS)]
+
+
+async def test_users_on_100_rows_returns_all_of_them_in_order_and_no_next_link(client, seed):
+    response = await client.get("/users")
     assert response.status_code == 200
-    assert response.json() == {"detail": "ready"}
+    assert ids(response) == list(range(1, 101))
+    assert response.json()[41] == {"user_id": 42, "username": "user42", "email": "user42@example.org"}
+    assert all(set(user) == USER_KEYS for user in response.json())
+    assert "link" not in response.headers
+    [(_, values, _)] = seed.calls
+    assert values["rows"] == 101  # one more than the page, to know whether a next page exists
 
 
-def test_users_lists_all_rows_ordered_by_id_with_exactly_three_keys(client, mariadb):
-    response = client.get("/users")
-    assert response.status_code == 200
-    users = response.json()
-    assert [user["user_id"] for user in users] == list(range(1, 101))
-    assert all(set(user) == USER_KEYS for user in users)
-    assert users[0] == seeded_user(mariadb, 1)
-    assert users[99] == seeded_user(mariadb, 100)
+async def test_users_beyond_the_default_page_carries_a_next_link():
+    response = await get_page(FakeDatabase(table(101)), "/users")
+    assert ids(response) == list(range(1, 101))
+    assert response.headers["link"] == '</users?limit=100&after_id=100>; rel="next"'
 
 
-@pytest.mark.parametrize("user_id", [1, 42, 100])
-def test_one_user_by_id(client, mariadb, user_id):
-    response = client.get(f"/users/{user_id}")
-    assert response.status_code == 200
-    assert response.json() == seeded_user(mariadb, user_id)
+async def test_following_the_next_links_yields_every_id_once_in_order():
+    database = FakeDatabase(table(2500))
+    seen: list[int] = []
+    url: str | None = "/users?limit=1000"
+    async with await client_of(database) as session:
+        while url is not None:
+            response = await session.get(url)
+            assert response.status_code == 200
+            assert len(response.json()) <= 1000
+            seen += ids(response)
+            url = response.links.get("next", {}).get("url")
+    assert seen == list(range(1, 2501))
+    assert len(database.calls) == 3
 
 
 @pytest.mark.parametrize(
-    "user_id",
-    ["0", "101", "-1", "-2147483648", "2147483647", "2147483648", "99999999999999999999", "-" + "9" * 40],
+    ("url", "expected_ids", "link"),
+    [
+        ("/users?limit=5&after_id=2498", [2499, 2500], None),
+        ("/users?limit=2&after_id=2497", [2498, 2499], '</users?limit=2&after_id=2499>; rel="next"'),
+        ("/users?limit=3&after_id=2497", [2498, 2499, 2500], None),  # exactly the rest: no next page
+        ("/users?limit=1", [1], '</users?limit=1&after_id=1>; rel="next"'),
+        ("/users?after_id=2500", [], None),
+        ("/users?after_id=-5&limit=2", [1, 2], '</users?limit=2&after_id=2>; rel="next"'),
+        ("/users?after_id=" + "9" * 40, [], None),
+        ("/users?after_id=-" + "9" * 40 + "&limit=1", [1], '</users?limit=1&after_id=1>; rel="next"'),
+    ],
 )
-def test_ids_that_match_no_row_are_404_unknown_user_id(client, user_id):
-    response = client.get(f"/users/{user_id}")
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Unknown User ID"}
+async def test_pagination_edges(url, expected_ids, link):
+    response = await get_page(FakeDatabase(table(2500)), url)
+    assert response.status_code == 200
+    assert ids(response) == expected_ids
+    assert response.headers.get("link") == link
+
+
+async def test_the_largest_page_is_1000():
+    response = await get_page(FakeDatabase(table(2500)), "/users?limit=1000")
+    assert ids(response) == list(range(1, 1001))
+    assert response.headers["link"] == '</users?limit=1000&after_id=1000>; rel="next"'
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=x", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("after_id=x", "after_id"),
+        ("after_id=1.5", "after_id"),
+        ("after_id=", "after_id"),
+    ],
+)
+async def test_bad_page_parameters_are_422_naming_the_parameter(client, seed, query, parameter):
+    response = await client.get(f"/users?{query}")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", parameter]
+    assert seed.calls == []
+
+
+@pytest.mark.parametrize("user_id", [1, 42, 100])
+async def test_one_user_by_id(client, user_id):
+    response = await client.get(f"/users/{user_id}")
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": user_id,
+        "username": f"user{user_id}",
+        "email": f"user{user_id}@example.org",
+    }
+
+
+@pytest.mark.parametrize("user_id", ["0", "101", "-1", "2147483647"])
+async def test_ids_that_match_no_row_are_404_unknown_user_id(client, user_id):
+    response = await client.get(f"/users/{user_id}")
+    assert (response.status_code, response.json()) == (404, {"detail": "Unknown User ID"})
+
+
+@pytest.mark.parametrize("user_id", ["2147483648", "-2147483649", "99999999999999999999", "-" + "9" * 40])
+async def test_ids_outside_the_int_column_are_404_without_a_query(client, seed, user_id):
+    response = await client.get(f"/users/{user_id}")
+    assert (response.status_code, response.json()) == (404, {"detail": "Unknown User ID"})
+    assert seed.calls == []
 
 
 @pytest.mark.parametrize("user_id", ["abc", "1.5", "1e3", "%20", "0x10", "1;DROP TABLE Users"])
-def test_non_integer_ids_are_422(client, user_id):
-    response = client.get(f"/users/{user_id}")
+async def test_non_integer_ids_are_422(client, user_id):
+    response = await client.get(f"/users/{user_id}")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
 
 
-def test_docs_serve_swagger_ui(client):
-    response = client.get("/docs")
+@pytest.mark.parametrize("detail", ["Database timed out", "Database busy", "Database unavailable"])
+@pytest.mark.parametrize("path", ["/ready", "/users", "/users?limit=5&after_id=3", "/users/1"])
+async def test_a_failing_database_gives_503_with_its_detail_and_status_still_answers(path, detail):
+    async with await client_of(FailingDatabase(detail)) as session:
+        response = await session.get(path)
+        assert (response.status_code, response.json()) == (503, {"detail": detail})
+        assert response.headers["content-type"] == "application/json"
+        assert (await session.get("/status")).status_code == 200
+
+
+async def test_docs_serve_swagger_ui(client):
+    response = await client.get("/docs")
     assert response.status_code == 200
     assert "swagger-ui" in response.text
 
 
-def test_openapi_documents_every_route_with_its_error_responses(client):
-    spec = client.get("/openapi.json").json()
+async def test_openapi_documents_every_route_with_its_error_responses(client):
+    spec = (await client.get("/openapi.json")).json()
     assert spec["info"]["title"] == "User API"
     assert spec["info"]["description"]
     paths = spec["paths"]
@@ -80,5 +250,18 @@ def test_openapi_documents_every_route_with_its_error_responses(client):
                 "$ref": "#/components/schemas/ErrorDetail"
             }, path
     assert "404" in paths["/users/{user_id}"]["get"]["responses"]
-    user_schema = spec["components"]["schemas"]["User"]
-    assert set(user_schema["required"]) == USER_KEYS
+    assert paths["/ready"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Ready"
+    }
+    assert set(spec["components"]["schemas"]["User"]["required"]) == USER_KEYS
+
+
+async def test_openapi_documents_the_page_parameters_and_the_link_header(client):
+    operation = (await client.get("/openapi.json")).json()["paths"]["/users"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+    assert set(parameters) == {"limit", "after_id"}
+    assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 1000, 100)
+    assert {"type": "integer"} in parameters["after_id"]["schema"]["anyOf"]
+    assert 'rel="next"' in operation["responses"]["200"]["headers"]["Link"]["description"]
