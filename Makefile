@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint bootstrap bootstrap-run clean
+.PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy undeploy
 
 bootstrap:
 	@scripts/bootstrap.sh test
@@ -21,6 +21,15 @@ test: bootstrap lint
 ## test-fast: everything but the tests that need a container engine (a quick loop while coding)
 test-fast: bootstrap lint
 	$(BIN)/pytest -m "not container"
+
+## deploy: build the API image, load it into the cluster kubectl points at (k3s, kind, minikube, or REGISTRY=),
+## apply the manifests, wait, and capture evidence (scripts/deploy.sh --help)
+deploy:
+	@scripts/deploy.sh
+
+## undeploy: delete what `make deploy` made (a Secret it did not create stays)
+undeploy:
+	@scripts/deploy.sh undeploy
 
 lint: bootstrap
 	$(BIN)/ruff check .

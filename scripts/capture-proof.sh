@@ -2,8 +2,11 @@
 # Records proof that the User API deployment works: cluster state and the API's answers, into a new
 # folder evidence/<UTC timestamp>/ with a SUMMARY.md of every check. Run `capture-proof.sh --help`.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 
-readonly NAMESPACE="${NAMESPACE:-default}"
+NAMESPACE="${NAMESPACE:-}"                                   # empty: the current context's namespace
 readonly DEPLOYMENT="${DEPLOYMENT:-api-mysql}"
 readonly SELECTOR="${SELECTOR:-app=api-mysql}"
 readonly SERVICE="${SERVICE:-api-svc}"
@@ -12,10 +15,11 @@ readonly INGRESS="${INGRESS:-api-ingress}"
 readonly REPLICAS="${REPLICAS:-3}"
 readonly CONTAINERS_PER_POD="${CONTAINERS_PER_POD:-2}"
 readonly EVIDENCE_ROOT="${EVIDENCE_ROOT:-evidence}"
-readonly ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-180s}"
+readonly ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300s}"       # MySQL 8 initialises in 10-60 s; a slow pull adds more
 readonly REQUEST_TIMEOUT="${REQUEST_TIMEOUT:-10}"          # seconds, per HTTP request
 readonly KUBECTL_TIMEOUT="${KUBECTL_TIMEOUT:-30s}"         # per kubectl call to the API server
 readonly PORT_FORWARD_PORT="${PORT_FORWARD_PORT:-18080}"
+readonly PORT_FORWARD_WAIT="${PORT_FORWARD_WAIT:-10}"      # seconds for the port-forward to answer
 BASE_URL="${BASE_URL:-}"
 
 OUT=""                 # the evidence folder of this run
@@ -39,34 +43,23 @@ Checks (each is one row in SUMMARY.md; the exit code is 0 only if all pass):
   users       GET /users answers 200 with a non-empty JSON list of {user_id, username, email}
   user_1      GET /users/1 answers 200 with user_id 1
 
-Where the HTTP checks go: BASE_URL if set; otherwise the Ingress address; otherwise a
-`kubectl port-forward svc/SERVICE` that the script starts and always stops again.
-On any failure it also saves `kubectl describe` output and both containers' logs of every Pod.
+Where the HTTP checks go: BASE_URL if set; otherwise the Ingress address, if it answers; otherwise a
+`kubectl port-forward svc/SERVICE` that the script starts and always stops again. 10_base_url.txt
+records which was used, and why.
+kubectl's own messages (warnings included) go to *.err files, never into the *.json files.
+On any failure it also saves `kubectl describe` output, both containers' logs of every Pod (and of
+their previous run, for crash loops) and the namespace's events.
+The evidence folder's path is printed on standard output.
 
 Settings (environment variables, defaults from the manifests):
-  NAMESPACE=default  DEPLOYMENT=api-mysql  SELECTOR=app=api-mysql  SERVICE=api-svc  SERVICE_PORT=8000
-  INGRESS=api-ingress  REPLICAS=3  CONTAINERS_PER_POD=2  EVIDENCE_ROOT=evidence  BASE_URL=
-  ROLLOUT_TIMEOUT=180s  KUBECTL_TIMEOUT=30s  REQUEST_TIMEOUT=10 (seconds)  PORT_FORWARD_PORT=18080
+  NAMESPACE= (the current context's)  DEPLOYMENT=api-mysql  SELECTOR=app=api-mysql  SERVICE=api-svc
+  SERVICE_PORT=8000  INGRESS=api-ingress  REPLICAS=3  CONTAINERS_PER_POD=2  EVIDENCE_ROOT=evidence
+  BASE_URL=  ROLLOUT_TIMEOUT=300s  KUBECTL_TIMEOUT=30s  REQUEST_TIMEOUT=10 (seconds)
+  PORT_FORWARD_PORT=18080  PORT_FORWARD_WAIT=10 (seconds)
 
 Needs: kubectl (configured for the cluster), curl, jq.
 EOF
 }
-
-log() { printf 'capture-proof: %s\n' "$*" >&2; }
-err() { printf 'capture-proof: error: %s\n' "$*" >&2; }
-
-preflight() {
-  local tool missing=()
-  for tool in kubectl curl jq; do
-    command -v "${tool}" >/dev/null || missing+=("${tool}")
-  done
-  if ((${#missing[@]})); then
-    err "missing required tool(s): ${missing[*]} (Debian/Ubuntu: apt-get install curl jq; kubectl: see kubernetes.io)"
-    exit 2
-  fi
-}
-
-kube() { kubectl --namespace "${NAMESPACE}" --request-timeout="${KUBECTL_TIMEOUT}" "$@"; }
 
 # A new folder per run, even for two runs in the same second: mkdir is atomic, so a taken name is skipped.
 make_output_folder() {
@@ -99,6 +92,16 @@ capture() {
   return "${status}"
 }
 
+# save_json NAME KUBE_ARGS...: kubectl's output into NAME.json, its stderr into NAME.err (kept only when
+# not empty). A warning such as "couldn't get resource list for metrics.k8s.io" must not break the JSON.
+save_json() {
+  local name="$1" status=0
+  shift
+  kube "$@" >"${OUT}/${name}.json" 2>"${OUT}/${name}.err" || status=$?
+  [[ -s "${OUT}/${name}.err" ]] || rm -f "${OUT}/${name}.err"
+  return "${status}"
+}
+
 write_meta() {
   {
     printf 'date (UTC):       %s\n' "$(date -u +%FT%TZ)"
@@ -112,7 +115,8 @@ write_meta() {
 }
 
 check_rollout() {
-  if capture 01_rollout.txt kube rollout status "deployment/${DEPLOYMENT}" --timeout="${ROLLOUT_TIMEOUT}"; then
+  if capture 01_rollout.txt kubectl --namespace "${NAMESPACE}" rollout status "deployment/${DEPLOYMENT}" \
+    --timeout="${ROLLOUT_TIMEOUT}"; then
     record rollout PASS "deployment/${DEPLOYMENT} rolled out"
   else
     record rollout FAIL "deployment/${DEPLOYMENT} did not finish rolling out within ${ROLLOUT_TIMEOUT} (01_rollout.txt)"
@@ -122,8 +126,8 @@ check_rollout() {
 check_pods() {
   capture 02_pods.txt kube get pods -l "${SELECTOR}" -o wide || true
   local ready
-  if ! kube get pods -l "${SELECTOR}" -o json >"${OUT}/02_pods.json" 2>&1; then
-    record pods FAIL "kubectl get pods failed (02_pods.json)"
+  if ! save_json 02_pods get pods -l "${SELECTOR}" -o json; then
+    record pods FAIL "kubectl get pods failed (02_pods.err)"
     return
   fi
   ready="$(jq --argjson n "${CONTAINERS_PER_POD}" '[.items[]
@@ -141,8 +145,8 @@ check_endpoints() {
   capture 03_service.txt kube get service "${SERVICE}" -o wide || true
   capture 04_endpointslices.txt kube get endpointslices -l "kubernetes.io/service-name=${SERVICE}" -o wide || true
   local count
-  if ! kube get endpointslices -l "kubernetes.io/service-name=${SERVICE}" -o json >"${OUT}/04_endpointslices.json" 2>&1; then
-    record endpoints FAIL "kubectl get endpointslices failed (04_endpointslices.json)"
+  if ! save_json 04_endpointslices get endpointslices -l "kubernetes.io/service-name=${SERVICE}" -o json; then
+    record endpoints FAIL "kubectl get endpointslices failed (04_endpointslices.err)"
     return
   fi
   count="$(jq '[.items[].endpoints[]? | select(.conditions.ready != false)] | length' "${OUT}/04_endpointslices.json")"
@@ -161,15 +165,20 @@ start_port_forward() {
   kubectl --namespace "${NAMESPACE}" port-forward "svc/${SERVICE}" "${PORT_FORWARD_PORT}:${SERVICE_PORT}" \
     >"${OUT}/10_port_forward.log" 2>&1 &
   PORT_FORWARD_PID=$!
-  local tries
-  for ((tries = 0; tries < 50; tries++)); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT_FORWARD_PORT}/status"; then
-      return 0
-    fi
-    kill -0 "${PORT_FORWARD_PID}" 2>/dev/null || return 1
-    sleep 0.2
-  done
+  wait_until "${PORT_FORWARD_WAIT}" "the port-forward to answer" port_forward_answers
+}
+
+# 0 once the forward answers, 1 while it may still come up, 2 when its process has exited.
+port_forward_answers() {
+  curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT_FORWARD_PORT}/status" && return 0
+  kill -0 "${PORT_FORWARD_PID}" 2>/dev/null || return 2
   return 1
+}
+
+# answers URL: any HTTP answer counts (a 404 from a misrouted Ingress is evidence too); a refused or
+# timed-out connection does not. Prints curl's error when there is none.
+answers() {
+  curl -sS -o /dev/null --connect-timeout 5 --max-time "${REQUEST_TIMEOUT}" "$1/status" 2>&1
 }
 
 stop_port_forward() {
@@ -181,21 +190,29 @@ stop_port_forward() {
 }
 
 choose_base_url() {
-  local how address
+  local how address why curl_error
   if [[ -n "${BASE_URL}" ]]; then
     how="given as BASE_URL"
   else
     address="$(kube get ingress "${INGRESS}" \
       -o jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}' 2>/dev/null || true)"
-    if [[ -n "${address}" ]]; then
+    if [[ -z "${address}" ]]; then
+      why="ingress/${INGRESS} has no address"
+    elif curl_error="$(answers "http://${address}")"; then
       BASE_URL="http://${address}"
       how="the address of ingress/${INGRESS}"
+    else
+      # e.g. minikube's docker driver on macOS and Windows: the node IP is not reachable from the host.
+      why="the address of ingress/${INGRESS} (http://${address}) does not answer: ${curl_error}"
+    fi
+    if [[ -n "${BASE_URL}" ]]; then
+      :
     elif start_port_forward; then
       BASE_URL="http://127.0.0.1:${PORT_FORWARD_PORT}"
-      how="ingress/${INGRESS} has no address: kubectl port-forward svc/${SERVICE} (pid ${PORT_FORWARD_PID})"
+      how="${why}: kubectl port-forward svc/${SERVICE} (pid ${PORT_FORWARD_PID})"
     else
       BASE_URL="http://127.0.0.1:${PORT_FORWARD_PORT}"
-      how="ingress/${INGRESS} has no address and the port-forward did not come up (10_port_forward.log)"
+      how="${why}, and the port-forward did not come up (10_port_forward.log)"
     fi
   fi
   printf '%s\n%s\n' "${BASE_URL}" "${how}" >"${OUT}/10_base_url.txt"
@@ -244,7 +261,7 @@ check_api() {
 }
 
 save_diagnostics() {
-  log "saving describe output and container logs"
+  log "saving describe output, container logs and events"
   {
     kube describe deployment "${DEPLOYMENT}" 2>&1 || true
     kube describe pods -l "${SELECTOR}" 2>&1 || true
@@ -255,8 +272,12 @@ save_diagnostics() {
   for pod in $(kube get pods -l "${SELECTOR}" -o jsonpath='{.items[*].metadata.name}' 2>/dev/null || true); do
     for container in $(kube get pod "${pod}" -o jsonpath='{.spec.containers[*].name}' 2>/dev/null || true); do
       kube logs "${pod}" -c "${container}" --tail=500 >"${OUT}/91_logs_${pod}_${container}.txt" 2>&1 || true
+      # The run before the last restart: why a crash-looping container ended.
+      kube logs "${pod}" -c "${container}" --previous --tail=500 \
+        >"${OUT}/92_previous_logs_${pod}_${container}.txt" 2>&1 || true
     done
   done
+  kube get events --sort-by=.lastTimestamp >"${OUT}/93_events.txt" 2>&1 || true
 }
 
 write_summary() {
@@ -290,6 +311,7 @@ finish() {
     write_summary "${FAILED} CHECK(S) FAILED"
   fi
   log "evidence in ${OUT} ($( ((FAILED == 0)) && echo 'all checks passed' || echo "${FAILED} failed"))"
+  printf '%s\n' "${OUT}"
   ((FAILED == 0)) || exit 1
   exit 0
 }
@@ -303,7 +325,9 @@ main() {
     err "unknown argument: $1 (see --help)"
     exit 2
   fi
-  preflight
+  require_tools kubectl curl jq
+  [[ -n "${NAMESPACE}" ]] || NAMESPACE="$(context_namespace)"
+  readonly NAMESPACE
   make_output_folder
   trap finish EXIT
   trap 'exit 130' INT TERM

@@ -1,7 +1,6 @@
 """scripts/capture-proof.sh: HTTP checks run for real; kubectl is the test double tests/doubles/kubectl."""
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -11,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack import ROOT
 from devstack.ports import free_port
+from doubles.cluster import DOUBLES, DoubledCluster
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "capture-proof.sh"
-DOUBLES = ROOT / "tests" / "doubles"
 PODS = [{"name": f"api-mysql-5d8f-{n}", "ip": f"10.42.0.{10 + n}", "ready": True} for n in range(3)]
 CHECKS = ["rollout", "pods", "endpoints", "status", "users", "user_1"]
 EXPECTED_FILES = {
@@ -38,24 +37,22 @@ EXPECTED_FILES = {
 }
 
 
-def run_capture(tmp_path: Path, state: dict, env: dict | None = None, path: str | None = None):
-    """Run the script with the kubectl double first on PATH; returns (result, evidence folders)."""
-    state_file = tmp_path / "cluster-state.json"
-    state_file.write_text(json.dumps({"pods": PODS, "rollout_ok": True, "ingress_address": "", **state}))
-    environment = {
-        **os.environ,
-        "PATH": path or f"{DOUBLES}:{os.environ['PATH']}",
-        "KUBECTL_DOUBLE_STATE": str(state_file),
-        "KUBECTL_DOUBLE_LOG": str(tmp_path / "kubectl-calls.log"),
-        "EVIDENCE_ROOT": str(tmp_path / "evidence"),
-        "PORT_FORWARD_PORT": str(free_port()),
-        **(env or {}),
-    }
+@pytest.fixture
+def cluster(tmp_path) -> DoubledCluster:
+    return DoubledCluster(tmp_path, pods=PODS, rollout_ok=True, ingress_address="")
+
+
+def run_capture(cluster: DoubledCluster, path: str | None = None, **settings: str):
+    """Run the script with the doubles first on PATH; returns (result, evidence folders)."""
+    evidence = cluster.state_file.parent / "evidence"
+    defaults = {"EVIDENCE_ROOT": str(evidence), "PORT_FORWARD_PORT": str(free_port())}
+    environment = cluster.env(**{**defaults, **settings})
+    if path:
+        environment["PATH"] = path
     result = subprocess.run(
         [str(SCRIPT)], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
-    folders = sorted((tmp_path / "evidence").iterdir()) if (tmp_path / "evidence").exists() else []
-    return result, folders
+    return result, sorted(evidence.iterdir()) if evidence.exists() else []
 
 
 def summary_rows(folder: Path) -> dict[str, str]:
@@ -65,6 +62,10 @@ def summary_rows(folder: Path) -> dict[str, str]:
         if len(cells) >= 3 and cells[1] in ("PASS", "FAIL"):
             rows[cells[0]] = cells[1]
     return rows
+
+
+def all_passed(result: subprocess.CompletedProcess, folder: Path) -> bool:
+    return result.returncode == 0 and summary_rows(folder) == dict.fromkeys(CHECKS, "PASS")
 
 
 class BrokenApi(ThreadingHTTPServer):
@@ -96,12 +97,13 @@ class BrokenApi(ThreadingHTTPServer):
 def test_help_explains_the_checks_and_settings():
     result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
-    for word in (*CHECKS, "BASE_URL", "NAMESPACE", "SELECTOR", "SERVICE", "INGRESS", "port-forward"):
+    for word in (*CHECKS, "BASE_URL", "NAMESPACE", "SELECTOR", "SERVICE", "INGRESS", "port-forward", ".err"):
         assert word in result.stdout
+    assert "ROLLOUT_TIMEOUT=300s" in result.stdout  # the README's rollout wait
 
 
-def test_success_gives_exit_0_and_a_complete_folder(tmp_path, api):
-    result, folders = run_capture(tmp_path, {}, {"BASE_URL": api.base_url})
+def test_success_gives_exit_0_and_a_complete_folder(cluster, api):
+    result, folders = run_capture(cluster, BASE_URL=api.base_url)
     assert result.returncode == 0, result.stderr
     (folder,) = folders
     assert {p.name for p in folder.iterdir()} >= EXPECTED_FILES
@@ -112,12 +114,66 @@ def test_success_gives_exit_0_and_a_complete_folder(tmp_path, api):
     assert len(json.loads((folder / "07_curl_users.json").read_text())) == 100
     assert "git commit:" in (folder / "00_meta.txt").read_text()
     assert not (folder / "90_describe.txt").exists()
+    assert not list(folder.glob("*.err"))  # kubectl said nothing on stderr
+    assert result.stdout == f"{folder}\n"  # the folder, for scripts such as deploy.sh
 
 
-def test_a_500_from_the_api_fails_and_the_summary_names_the_check(tmp_path):
+def test_the_rollout_wait_is_bounded_by_timeout_not_request_timeout(cluster, api):
+    # --request-timeout on a watch cuts the watch itself; every other call keeps it.
+    run_capture(cluster, BASE_URL=api.base_url)
+    calls = [call["args"] for call in cluster.calls("kubectl")]
+    (rollout,) = [args for args in calls if "rollout" in args]
+    assert "--timeout=300s" in rollout and not any(arg.startswith("--request-timeout") for arg in rollout)
+    others = [args for args in calls if args[:1] != ["config"] and "rollout" not in args]
+    assert others and all("--request-timeout=30s" in args for args in others)
+
+
+def test_a_klog_warning_on_every_call_stays_out_of_the_json(cluster, api):
+    # kubectl prints such a warning on every call while metrics-server is down.
+    cluster.update(klog_warning=True)
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
+    assert all_passed(result, folder), result.stderr
+    for name in ("02_pods", "04_endpointslices"):
+        json.loads((folder / f"{name}.json").read_text())
+        assert "metrics.k8s.io" in (folder / f"{name}.err").read_text()
+
+
+def test_objects_in_the_contexts_namespace_are_found(cluster, api):
+    cluster.update(namespace="shop")  # the current context's namespace too
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
+    assert all_passed(result, folder), result.stderr
+    assert "namespace:        shop" in (folder / "00_meta.txt").read_text()
+    assert all(
+        "--namespace" in args and args[args.index("--namespace") + 1] == "shop"
+        for args in (call["args"] for call in cluster.calls("kubectl"))
+        if args[:1] != ["config"]
+    )
+
+
+def test_NAMESPACE_overrides_the_contexts_namespace(cluster, api, tmp_path):
+    cluster.update(namespace="shop", context_namespace="")
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
+    assert result.returncode == 1 and summary_rows(folder)["pods"] == "FAIL"  # looked in "default"
+    shutil.rmtree(folder)
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url, NAMESPACE="shop")
+    assert all_passed(result, folder), result.stderr
+
+
+def test_an_ingress_address_that_refuses_falls_back_to_a_port_forward(cluster, api):
+    # e.g. minikube's docker driver on macOS: the node address shown is not reachable from the host.
+    refusing = f"127.0.0.1:{free_port()}"
+    cluster.update(ingress_address=refusing, port_forward_to=api.base_url.removeprefix("http://"))
+    result, (folder,) = run_capture(cluster)
+    assert all_passed(result, folder), result.stderr + (folder / "SUMMARY.md").read_text()
+    url, how = (folder / "10_base_url.txt").read_text().splitlines()
+    assert url.startswith("http://127.0.0.1:") and url != f"http://{refusing}"
+    assert f"http://{refusing}) does not answer" in how and "port-forward svc/api-svc" in how
+
+
+def test_a_500_from_the_api_fails_and_the_summary_names_the_check(cluster):
     broken = BrokenApi()
     try:
-        result, (folder,) = run_capture(tmp_path, {}, {"BASE_URL": broken.url})
+        result, (folder,) = run_capture(cluster, BASE_URL=broken.url)
     finally:
         broken.shutdown()
     assert result.returncode == 1
@@ -125,15 +181,17 @@ def test_a_500_from_the_api_fails_and_the_summary_names_the_check(tmp_path):
     assert rows["users"] == "FAIL" and rows["status"] == "PASS"
     assert "GET /users answered HTTP 500" in (folder / "SUMMARY.md").read_text()
     assert "1 CHECK(S) FAILED" in (folder / "SUMMARY.md").read_text()
-    # Diagnostics are saved on failure: describe, and both containers' logs of every pod.
-    assert (folder / "90_describe.txt").exists()
-    assert {f"91_logs_{pod['name']}_{c}.txt" for pod in PODS for c in ("db", "api")} <= {
-        p.name for p in folder.iterdir()
-    }
+    # Diagnostics on failure: describe, both containers' logs of every pod, of this run and the one before
+    # (a crash loop's cause), and the events.
+    names = {p.name for p in folder.iterdir()}
+    assert "90_describe.txt" in names and "93_events.txt" in names
+    for prefix in ("91_logs", "92_previous_logs"):
+        assert {f"{prefix}_{pod['name']}_{c}.txt" for pod in PODS for c in ("db", "api")} <= names
+    assert "previous run" in (folder / f"92_previous_logs_{PODS[0]['name']}_db.txt").read_text()
 
 
-def test_an_unreachable_api_still_leaves_a_complete_folder(tmp_path):
-    result, (folder,) = run_capture(tmp_path, {}, {"BASE_URL": f"http://127.0.0.1:{free_port()}"})
+def test_an_unreachable_api_still_leaves_a_complete_folder(cluster):
+    result, (folder,) = run_capture(cluster, BASE_URL=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     rows = summary_rows(folder)
     assert [rows[check] for check in ("status", "users", "user_1")] == ["FAIL"] * 3
@@ -143,9 +201,9 @@ def test_an_unreachable_api_still_leaves_a_complete_folder(tmp_path):
     assert "INCOMPLETE" not in (folder / "SUMMARY.md").read_text()
 
 
-def test_cluster_side_failures_are_reported(tmp_path, api):
-    pods = [*PODS[:2], {**PODS[2], "ready": False}]
-    result, (folder,) = run_capture(tmp_path, {"pods": pods, "rollout_ok": False}, {"BASE_URL": api.base_url})
+def test_cluster_side_failures_are_reported(cluster, api):
+    cluster.update(pods=[*PODS[:2], {**PODS[2], "ready": False}], rollout_ok=False)
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
     assert result.returncode == 1
     assert summary_rows(folder) == {
         "rollout": "FAIL",
@@ -157,6 +215,7 @@ def test_cluster_side_failures_are_reported(tmp_path, api):
     }
     text = (folder / "SUMMARY.md").read_text()
     assert "2/3 Pods Ready" in text and "2 ready endpoints, expected 3" in text
+    assert "Readiness probe failed" in (folder / "93_events.txt").read_text()
 
 
 def forwards_on(port: int) -> list[str]:
@@ -166,49 +225,49 @@ def forwards_on(port: int) -> list[str]:
     return found.stdout.split()
 
 
-def test_without_an_ingress_address_it_port_forwards_and_stops_the_forward(tmp_path, api):
-    host_port = api.base_url.removeprefix("http://")
+def test_without_an_ingress_address_it_port_forwards_and_stops_the_forward(cluster, api):
+    cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
     local_port = free_port()
-    result, (folder,) = run_capture(
-        tmp_path, {"port_forward_to": host_port}, {"PORT_FORWARD_PORT": str(local_port)}
-    )
+    result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(local_port))
     assert result.returncode == 0, result.stderr + (folder / "SUMMARY.md").read_text()
-    assert "port-forward svc/api-svc" in (folder / "10_base_url.txt").read_text()
-    calls = [json.loads(line) for line in (tmp_path / "kubectl-calls.log").read_text().splitlines()]
-    assert any("port-forward" in call for call in calls)
+    how = (folder / "10_base_url.txt").read_text().splitlines()[1]
+    assert how.startswith("ingress/api-ingress has no address: kubectl port-forward svc/api-svc")
+    assert any("port-forward" in call["args"] for call in cluster.calls("kubectl"))
     assert forwards_on(local_port) == []
 
 
-def test_with_an_ingress_address_it_uses_it(tmp_path, api):
+def test_with_an_ingress_address_that_answers_it_uses_it(cluster, api):
     host, port = api.base_url.removeprefix("http://").split(":")
     # The double's address carries a port so the request still lands on the local API.
-    result, (folder,) = run_capture(tmp_path, {"ingress_address": f"{host}:{port}"})
+    cluster.update(ingress_address=f"{host}:{port}")
+    result, (folder,) = run_capture(cluster)
     assert result.returncode == 0
     assert (folder / "10_base_url.txt").read_text().splitlines() == [
         api.base_url,
         "the address of ingress/api-ingress",
     ]
+    assert not any("port-forward" in call["args"] for call in cluster.calls("kubectl"))
 
 
-def test_two_runs_in_the_same_second_get_two_folders(tmp_path, api):
+def test_two_runs_in_the_same_second_get_two_folders(cluster, api):
     # Take the names of the next seconds, so the run must find its own.
     now = datetime.now(UTC)
-    evidence = tmp_path / "evidence"
+    evidence = cluster.state_file.parent / "evidence"
     for offset in range(0, 6):
         (evidence / (now + timedelta(seconds=offset)).strftime("%Y%m%dT%H%M%SZ")).mkdir(parents=True)
-    result, folders = run_capture(tmp_path, {}, {"BASE_URL": api.base_url})
+    result, folders = run_capture(cluster, BASE_URL=api.base_url)
     assert result.returncode == 0
     new = [folder for folder in folders if (folder / "SUMMARY.md").exists()]
     assert len(new) == 1 and new[0].name.endswith("-2")
 
 
-def test_a_missing_tool_is_named(tmp_path):
+def test_a_missing_tool_is_named(cluster, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("bash", "env", "date", "mkdir", "cat"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     (bin_dir / "kubectl").symlink_to(DOUBLES / "kubectl")
-    result, folders = run_capture(tmp_path, {}, path=str(bin_dir))
+    result, folders = run_capture(cluster, path=str(bin_dir))
     assert result.returncode == 2
     assert "missing required tool(s): curl jq" in result.stderr
     assert folders == []
