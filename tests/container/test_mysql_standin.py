@@ -1,101 +1,120 @@
-"""The MySQL stand-in keeps the official image's contract that compose.yml and the Deployment rely on."""
+"""The MySQL stand-in behaves like the official image where the project relies on it, and fails where
+the official image fails (docker-library/mysql 8.0 docker-entrypoint.sh)."""
 
-import time
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import MySQLdb
 import pytest
+import yaml
 
+from devstack import ROOT
 from devstack.ports import free_port
+from devstack.wait import wait_until
+from k8s.manifests import container, load
 from support import podman
 from support.podman import MYSQL_STANDIN
 
 pytestmark = pytest.mark.container
 
-PASSWORD = "standin'pw@:/x"
+# Characters URLs choke on, none of those the entrypoint pastes unescaped (' " \ #).
+PASSWORD = "standin-pw@:/x"
+DB = container(load(), "db")
+# The Deployment's db probe and compose's db healthcheck, as committed.
+PROBE = DB["readinessProbe"]["exec"]["command"]
+HEALTHCHECK = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["db"]["healthcheck"]["test"]
+SOCKET_PING = ["sh", "-c", 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqladmin ping --user=root']
+
+
+@dataclass
+class StandIn:
+    name: str
+    port: int
+
+    def logs(self) -> str:
+        result = podman.podman("logs", self.name)
+        return result.stdout + result.stderr
+
+    def run(self, command: list[str]) -> int:
+        return podman.podman("exec", self.name, *command, check=False).returncode
+
+
+def as_command(healthcheck: list[str]) -> list[str]:
+    """A compose healthcheck test as the command the engine runs ($$ is compose's escaped $)."""
+    kind, *rest = healthcheck
+    return ["sh", "-c", rest[0].replace("$$", "$")] if kind == "CMD-SHELL" else rest
 
 
 def connect(port: int, password: str) -> MySQLdb.Connection:
     return MySQLdb.connect(host="127.0.0.1", port=port, user="root", password=password, connect_timeout=2)
 
 
-def wait_for_server(port: int, timeout: float = 90) -> MySQLdb.Connection:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return connect(port, PASSWORD)
-        except MySQLdb.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def wait_for_server(port: int, password: str = PASSWORD) -> MySQLdb.Connection:
+    return wait_until(
+        lambda: connect(port, password),
+        90,
+        f"the stand-in answers on 127.0.0.1:{port}",
+        interval=0.2,
+        ignore=(MySQLdb.OperationalError,),
+    )
 
 
-@pytest.fixture
-def standin(images):
-    port = free_port()
-    container = podman.podman(
-        "run", "-d", "-e", f"MYSQL_ROOT_PASSWORD={PASSWORD}", "-p", f"127.0.0.1:{port}:3306", MYSQL_STANDIN
-    ).stdout.strip()
-    yield port, container
-    podman.podman("rm", "-f", container, check=False)
+@pytest.fixture(scope="module")
+def start(images) -> Iterator[Callable[..., StandIn]]:
+    """Start stand-in containers (detached, 3306 published on a free loopback port); removed afterwards."""
+    started: list[str] = []
+
+    def run(*args: str, password: str | None = PASSWORD, mounts: tuple[str, ...] = ()) -> StandIn:
+        standin = StandIn(f"mysql-standin-{secrets.token_hex(4)}", free_port())
+        started.append(standin.name)
+        options = ["-d", "--name", standin.name, "-p", f"127.0.0.1:{standin.port}:3306"]
+        options += ["-e", f"MYSQL_ROOT_PASSWORD={password}"] if password is not None else []
+        options += [option for mount in mounts for option in ("-v", mount)]
+        podman.podman("run", *options, MYSQL_STANDIN, *args)
+        return standin
+
+    yield run
+    if started:
+        # -v: the image's anonymous /var/lib/mysql volume goes too.
+        podman.podman("rm", "-f", "-v", *started, check=False, timeout=120)
+
+
+def exit_status(standin: StandIn) -> int:
+    """Wait until the container stops by itself (a failed initialisation); its exit status."""
+    return int(podman.podman("wait", standin.name, timeout=180).stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def standin(start) -> StandIn:
+    """One default stand-in (no options: every interface, as compose runs it) for the tests that only read."""
+    running = start()
+    wait_for_server(running.port).close()
+    return running
 
 
 def test_it_is_seeded_over_tcp_with_the_root_password(standin):
-    port, container = standin
-    with wait_for_server(port) as connection:
+    with connect(standin.port, PASSWORD) as connection:
         cursor = connection.cursor()
         cursor.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM Main.Users")
         assert cursor.fetchone() == (100, 1, 100)
     with pytest.raises(MySQLdb.OperationalError) as refused:
-        connect(port, "wrong")
+        connect(standin.port, "wrong")
     assert refused.value.args[0] == 1045  # access denied
-    logs = podman.podman("logs", container).stdout
-    assert "running /docker-entrypoint-initdb.d/10-users-seed.sql" in logs
-
-
-def test_during_initialisation_only_a_tcp_ping_tells_the_truth(images, tmp_path):
-    # An init script that takes a while keeps the entrypoint in its socket-only temporary server.
-    slow = tmp_path / "05-slow.sh"
-    slow.write_text("sleep 8\n")
-    slow.chmod(0o644)
-    tcp_ping = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping --host=127.0.0.1 --port=3306 --silent'
-    socket_ping = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping --silent'
-    container = podman.podman(
-        "run",
-        "-d",
-        "-e",
-        f"MYSQL_ROOT_PASSWORD={PASSWORD}",
-        "-v",
-        f"{slow}:/docker-entrypoint-initdb.d/05-slow.sh:ro",
-        MYSQL_STANDIN,
-    ).stdout.strip()
-    try:
-        deadline = time.monotonic() + 60
-        while "running /docker-entrypoint-initdb.d/05-slow.sh" not in podman.podman("logs", container).stdout:
-            assert time.monotonic() < deadline, "the init script never started"
-            time.sleep(0.2)
-        assert podman.podman("exec", container, "sh", "-c", socket_ping, check=False).returncode == 0
-        assert podman.podman("exec", container, "sh", "-c", tcp_ping, check=False).returncode != 0
-        deadline = time.monotonic() + 60
-        while podman.podman("exec", container, "sh", "-c", tcp_ping, check=False).returncode != 0:
-            assert time.monotonic() < deadline, "the real server never answered over TCP"
-            time.sleep(0.5)
-    finally:
-        podman.podman("rm", "-f", container, check=False)
+    assert "running /docker-entrypoint-initdb.d/10-users-seed.sql" in standin.logs()
 
 
 def test_root_over_loopback_needs_the_password_as_in_the_official_image(standin):
     # In a Pod the API connects from 127.0.0.1; that login must go through the password too.
-    port, container = standin
-    wait_for_server(port).close()
     login = "mariadb --protocol=tcp --host=127.0.0.1 --user=root --batch --skip-column-names -e 'SELECT 1'"
     with_password = podman.podman(
-        "exec", container, "sh", "-c", f'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" {login}', check=False
+        "exec", standin.name, "sh", "-c", f'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" {login}', check=False
     )
     assert with_password.stdout.strip() == "1", with_password.stderr
-    assert podman.podman("exec", container, "sh", "-c", login, check=False).returncode != 0
+    assert standin.run(["sh", "-c", login]) != 0
     accounts = podman.podman(
         "exec",
-        container,
+        standin.name,
         "sh",
         "-c",
         'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb -uroot -N '
@@ -104,7 +123,58 @@ def test_root_over_loopback_needs_the_password_as_in_the_official_image(standin)
     assert accounts.stdout.split() == ["root@%", "root@localhost"]
 
 
-def test_without_a_root_password_it_refuses_to_initialise(images):
-    result = podman.podman("run", "--rm", MYSQL_STANDIN, check=False, timeout=120)
-    assert result.returncode != 0
-    assert "MYSQL_ROOT_PASSWORD" in result.stdout + result.stderr
+def test_with_the_deployments_options_only_a_tcp_ping_tells_when_initialisation_is_over(start, tmp_path):
+    # An init script holds the entrypoint in its socket-only temporary server until the test lets go.
+    hold = tmp_path / "05-hold.sh"
+    hold.write_text("for _ in $(seq 1200); do [ -e /tmp/go-on ] && break; sleep 0.1; done\n")
+    hold.chmod(0o644)
+    running = start(*DB["args"], mounts=(f"{hold}:/docker-entrypoint-initdb.d/05-hold.sh:ro",))
+    wait_until(lambda: "05-hold.sh" in running.logs(), 60, "the entrypoint reaches the init script")
+    assert running.run(SOCKET_PING) == 0  # the temporary server is up
+    assert running.run(PROBE) != 0
+    assert running.run(as_command(HEALTHCHECK)) != 0
+    assert running.run(["touch", "/tmp/go-on"]) == 0
+    wait_until(lambda: running.run(PROBE) == 0, 60, "the db probe passes once the real server listens")
+    assert running.run(as_command(HEALTHCHECK)) == 0
+    # The options reached the server: it listens on loopback only, and dropped what MariaDB lacks.
+    bind = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mariadb -uroot -N -e "SELECT @@bind_address"'
+    assert podman.podman("exec", running.name, "sh", "-c", bind).stdout.strip() == "127.0.0.1"
+    assert "--mysqlx=OFF: MariaDB has no X Plugin" in running.logs()
+
+
+def test_an_option_the_server_does_not_know_stops_it_naming_the_option(start):
+    stopped = start("--no-such-option=1")
+    assert exit_status(stopped) != 0
+    assert "no-such-option" in stopped.logs()
+
+
+def test_without_a_root_password_it_refuses_to_initialise(start):
+    stopped = start(password=None)
+    assert exit_status(stopped) != 0
+    assert "MYSQL_ROOT_PASSWORD" in stopped.logs()
+
+
+# The official entrypoint pastes the password unescaped into SQL (IDENTIFIED BY '...') and into a
+# client option file (password="...") that every later step logs in with, the seed scripts and the
+# temporary server's shutdown included.
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [
+        ("it's", "ERROR 1064"),  # the ' ends the SQL string: a syntax error, initialisation stops
+        ('pa"ss#word', "ERROR 1045"),  # the option file reads `"pa"ss`: the seed's login is refused
+    ],
+)
+def test_a_password_that_breaks_the_official_entrypoint_stops_initialisation(start, password, error):
+    stopped = start(password=password)
+    assert exit_status(stopped) != 0
+    logs = stopped.logs()
+    assert error in logs and "Ready for start up" not in logs
+
+
+def test_a_backslash_makes_the_server_store_another_password_than_the_api_sends(start):
+    # SQL reads \\ as one \, and so does the option file: initialisation succeeds with `back\slash`.
+    running = start(password="back\\\\slash")
+    wait_for_server(running.port, "back\\slash").close()
+    with pytest.raises(MySQLdb.OperationalError) as refused:
+        connect(running.port, "back\\\\slash")  # what the API sends: the Secret's value
+    assert refused.value.args[0] == 1045

@@ -3,7 +3,7 @@
 In a cluster, the Ingress controller routes a path to a Service, and the endpoints controller keeps the
 Service's endpoints to the Pods whose readiness probe passes. Here `route_config` derives the nginx
 configuration from the same fields (Ingress path and pathType, backend Service name and port, the
-Service's targetPort resolved by name on the Deployment's container), and `EndpointsStandIn.sync` runs
+Service's targetPort resolved by name on the Deployment's container), and `IngressStandIn.sync` runs
 each pod's declared readiness probe and rewrites the upstream list, as the endpoints controller would.
 nginx adds an X-Served-By header with the pod address that answered, so the tests can see the spread.
 """
@@ -11,25 +11,10 @@ nginx adds an X-Served-By header with the pod address that answered, so the test
 import tempfile
 from pathlib import Path
 
-from k8s.manifests import Manifests, container, resolve_port
-from k8s.pods import Pod, run_probe
+from k8s.manifests import Manifests, backend_pod_port
+from k8s.pods import KUBE_NETWORK, Pod, run_probe
 from support import podman
 from support.podman import INGRESS_STANDIN
-
-KUBE_NETWORK = "podman-default-kube-network"
-
-
-def backend_port(manifests: Manifests, service_name: str, service_port: int | str) -> int:
-    """Ingress backend (Service name and port) -> the container port the Pods listen on."""
-    service = manifests["Service"]
-    assert service["metadata"]["name"] == service_name, (
-        f"the Ingress routes to unknown Service {service_name}"
-    )
-    port = next(p for p in service["spec"]["ports"] if service_port in (p["port"], p.get("name")))
-    target = port.get("targetPort", port["port"])
-    number = resolve_port(container(manifests, "api"), target)
-    assert number is not None, f"Service targetPort {target!r} matches no container port"
-    return number
 
 
 def route_config(manifests: Manifests, ready: list[Pod]) -> str:
@@ -37,9 +22,7 @@ def route_config(manifests: Manifests, ready: list[Pod]) -> str:
     for rule in manifests["Ingress"]["spec"]["rules"]:
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
-            port = backend_port(
-                manifests, backend["name"], backend["port"].get("number", backend["port"].get("name"))
-            )
+            port = backend_pod_port(manifests, path)
             match = {"Prefix": "", "Exact": "= "}[path["pathType"]]
             servers = "".join(f"        server {pod.ip}:{port};\n" for pod in ready)
             upstream = f"upstream {backend['name'].replace('-', '_')} {{\n{servers}    }}" if ready else ""

@@ -4,12 +4,13 @@ Each check returns the problems it finds as sentences that name both fields, so 
 no longer matches what.
 """
 
+import re
 from collections.abc import Callable
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from devstack import ROOT
+
 FILES = {
     "Secret": "my-secret-eval.yml",
     "Deployment": "my-deployment-eval.yml",
@@ -18,6 +19,11 @@ FILES = {
 }
 
 Manifests = dict[str, dict]
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+class Mismatch(ValueError):
+    """A field that does not match the field it refers to; the message names both."""
 
 
 def load() -> Manifests:
@@ -76,24 +82,10 @@ def service_selects_the_pods(m: Manifests) -> list[str]:
     )
 
 
-def service_target_port_is_the_api_port(m: Manifests) -> list[str]:
-    problems = []
-    api = container(m, "api")
-    for port in m["Service"]["spec"]["ports"]:
-        target = port.get("targetPort", port["port"])
-        problems += mismatch(
-            f"Service spec.ports[{port['name']}].targetPort {target!r} resolved",
-            resolve_port(api, target),
-            "api containerPort 'http'",
-            named_ports(api).get("http"),
-        )
-    return problems
-
-
 def probes_use_declared_ports(m: Manifests) -> list[str]:
     problems = []
     for spec in m["Deployment"]["spec"]["template"]["spec"]["containers"]:
-        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for kind in PROBES:
             probe = spec.get(kind)
             if probe is None:
                 problems.append(f"container {spec['name']} has no {kind}")
@@ -158,35 +150,81 @@ def api_env_matches_settings(m: Manifests, setting_names: set[str]) -> list[str]
     return problems
 
 
-def ingress_routes_to_the_service(m: Manifests) -> list[str]:
+def backend_pod_port(m: Manifests, path: dict) -> int:
+    """Follow an Ingress path to the port the Pods listen on: backend Service name and port, then that
+    Service port's targetPort, resolved on the api container. Raises Mismatch where a link breaks."""
+    backend, service = path["backend"]["service"], m["Service"]
+    where = f"Ingress path {path['path']} backend.service"
+    wrong_name = mismatch(
+        f"{where}.name", backend["name"], "Service metadata.name", service["metadata"]["name"]
+    )
+    if wrong_name:
+        raise Mismatch(wrong_name[0])
+    wanted = backend["port"].get("number", backend["port"].get("name"))
+    port = next((p for p in service["spec"]["ports"] if wanted in (p["port"], p.get("name"))), None)
+    if port is None:
+        ports = [p.get("name", p["port"]) for p in service["spec"]["ports"]]
+        raise Mismatch(f"{where}.port ({wanted!r}) must match Service spec.ports {ports}")
+    api = container(m, "api")
+    target = port.get("targetPort", port["port"])
+    number = resolve_port(api, target)
+    if number is None:
+        raise Mismatch(
+            f"Service spec.ports[{port.get('name', port['port'])}].targetPort ({target!r}) must match "
+            f"an api containerPort {named_ports(api)}"
+        )
+    return number
+
+
+def ingress_reaches_the_api(m: Manifests) -> list[str]:
     problems = []
-    service = m["Service"]
-    service_ports = {p["port"] for p in service["spec"]["ports"]} | {
-        p["name"] for p in service["spec"]["ports"]
-    }
     for rule in m["Ingress"]["spec"]["rules"]:
         for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            problems += mismatch(
-                f"Ingress path {path['path']} backend.service.name",
-                backend["name"],
-                "Service metadata.name",
-                service["metadata"]["name"],
+            try:
+                backend_pod_port(m, path)
+            except Mismatch as broken:
+                problems.append(str(broken))
+    return problems
+
+
+def mysqld_options(spec: dict) -> dict[str, str]:
+    """The db container's args as mysqld reads them: --name=value, the last one winning."""
+    return dict(arg[2:].split("=", 1) for arg in spec.get("args", []) if arg.startswith("--") and "=" in arg)
+
+
+def mysql_listens_only_where_its_clients_connect(m: Manifests) -> list[str]:
+    db, api = container(m, "db"), container(m, "api")
+    options = mysqld_options(db)
+    bind = options.get("bind-address")
+    host = (env_value(api, "MYSQL_HOST") or {}).get("value")
+    problems = mismatch("db args --bind-address", bind, "api env MYSQL_HOST", host)
+    if options.get("mysqlx", "ON").upper() not in ("OFF", "0"):
+        problems.append(
+            "db args --mysqlx must be OFF: the X Protocol listens on every interface (port 33060)"
+        )
+    for kind in PROBES:
+        probe = db.get(kind, {})
+        if "exec" not in probe:
+            problems.append(
+                f"db {kind} must be an exec probe: a tcpSocket or httpGet probe connects to the Pod IP, "
+                f"where MySQL does not listen (db args --bind-address {bind!r})"
             )
-            port = backend["port"].get("number", backend["port"].get("name"))
-            if port not in service_ports:
-                problems.append(
-                    f"Ingress path {path['path']} backend.service.port ({port!r}) must match "
-                    f"Service spec.ports ({sorted(map(str, service_ports))})"
-                )
+            continue
+        command = " ".join(probe["exec"]["command"])
+        for option, right, value in (
+            ("host", "db args --bind-address", bind),
+            ("port", "db containerPort 'mysql'", str(named_ports(db).get("mysql"))),
+        ):
+            found = re.search(rf"--{option}=(\S+)", command)
+            problems += mismatch(f"db {kind} exec --{option}", found and found[1], right, value)
     return problems
 
 
 CHECKS: list[Callable[[Manifests], list[str]]] = [
     selector_matches_template,
     service_selects_the_pods,
-    service_target_port_is_the_api_port,
     probes_use_declared_ports,
     secret_refs_exist,
-    ingress_routes_to_the_service,
+    ingress_reaches_the_api,
+    mysql_listens_only_where_its_clients_connect,
 ]

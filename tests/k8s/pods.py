@@ -3,7 +3,12 @@
 What the test changes, in a copy, never in the committed file:
 - the images: the locally built API image and the MySQL stand-in (nothing can be pulled here);
 - `ports` are dropped: podman 4.3 publishes every containerPort on the host, so a second replica could
-  not bind. The declared ports are still used to resolve the probes' named ports.
+  not bind. The declared ports are still used to resolve the probes' named ports;
+- the names: every object gets this run's id (pods, containers, volumes, the secret), so runs on the
+  same machine never meet, and what a run leaves behind can be looked up by name;
+- each replica is a one-replica Deployment of its own with its own volume names: podman turns an
+  emptyDir into a named volume called after the volume, shared by every pod that names it (three MySQL
+  servers on one data directory), where Kubernetes gives every Pod its own.
 The Secret becomes a podman secret: podman 4.3 cannot read one made by `kube play` of a Secret
 manifest, so it is created as JSON mapping each key to its base64 value, which it can.
 """
@@ -11,6 +16,7 @@ manifest, so it is created as JSON mapping each key to its base64 value, which i
 import base64
 import copy
 import json
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,15 +24,17 @@ from pathlib import Path
 
 import yaml
 
+from devstack.wait import wait_until
 from k8s.manifests import Manifests, container, resolve_port
 from support import podman
 from support.podman import API_IMAGE, MYSQL_STANDIN
 
 IMAGE_FOR = {"db": MYSQL_STANDIN, "api": API_IMAGE}
-PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+# The network `kube play` puts pods on: the stand-in for the cluster's flat Pod network.
+KUBE_NETWORK = "podman-default-kube-network"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pod:
     name: str
     ip: str
@@ -42,86 +50,110 @@ def secret_values(manifests: Manifests) -> dict[str, str]:
     return values
 
 
-def playable_deployment(manifests: Manifests) -> dict:
-    deployment = copy.deepcopy(manifests["Deployment"])
-    for spec in deployment["spec"]["template"]["spec"]["containers"]:
-        spec["image"] = IMAGE_FOR[spec["name"]]
-        spec.pop("ports", None)
-    return deployment
-
-
 class PlayedDeployment:
-    """podman kube play of the Deployment; down() removes the pods and the secret again."""
+    """The Deployment's replicas as podman pods of this run; down() removes everything it made."""
 
     def __init__(self, manifests: Manifests):
         self.manifests = manifests
-        self._workdir = Path(tempfile.mkdtemp(prefix="kube-play-"))
-        self._file = self._workdir / "deployment.yml"
-        self.secret_name = manifests["Secret"]["metadata"]["name"]
+        run = secrets.token_hex(3)
+        self.prefix = f"{manifests['Deployment']['metadata']['name']}-{run}"
+        self.secret_name = f"{manifests['Secret']['metadata']['name']}-{run}"
+        self.replicas = [self._replica(index) for index in range(manifests["Deployment"]["spec"]["replicas"])]
+        self._file = Path(tempfile.mkdtemp(prefix="kube-play-")) / "deployment.yml"
+
+    def _replica(self, index: int) -> dict:
+        deployment = copy.deepcopy(self.manifests["Deployment"])
+        deployment["metadata"]["name"] = f"{self.prefix}-{index}"
+        deployment["spec"]["replicas"] = 1
+        pod = deployment["spec"]["template"]["spec"]
+        renamed = {volume["name"]: f"{self.prefix}-{index}-{volume['name']}" for volume in pod["volumes"]}
+        for volume in pod["volumes"]:
+            volume["name"] = renamed[volume["name"]]
+        for spec in pod["containers"]:
+            spec["image"] = IMAGE_FOR[spec["name"]]
+            spec.pop("ports", None)
+            for mount in spec.get("volumeMounts", []):
+                mount["name"] = renamed[mount["name"]]
+            for entry in spec.get("env", []):
+                if "secretKeyRef" in entry.get("valueFrom", {}):
+                    entry["valueFrom"]["secretKeyRef"]["name"] = self.secret_name
+        return deployment
 
     def up(self) -> list[Pod]:
-        # Pods left by an interrupted earlier run would make `kube play` refuse the names.
-        name = self.manifests["Deployment"]["metadata"]["name"]
-        leftovers = podman.podman("pod", "ps", "-q", "--filter", f"name={name}").stdout.split()
-        if leftovers:
-            podman.podman("pod", "rm", "-f", *leftovers, timeout=120)
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret_values(self.manifests).items()}
-        podman.podman("secret", "rm", self.secret_name, check=False)
         podman.podman("secret", "create", self.secret_name, "-", input=json.dumps(encoded))
-        self._file.write_text(yaml.safe_dump(playable_deployment(self.manifests)))
+        self._file.write_text(yaml.safe_dump_all(self.replicas))
         podman.podman("kube", "play", str(self._file), timeout=300)
         return self.pods()
 
     def pods(self) -> list[Pod]:
-        name = self.manifests["Deployment"]["metadata"]["name"]
-        listed = json.loads(podman.podman("pod", "ps", "--format", "json", "--filter", f"name={name}").stdout)
+        listed = json.loads(
+            podman.podman("pod", "ps", "--format", "json", "--filter", f"name={self.prefix}-").stdout
+        )
         pods = []
         for entry in sorted(listed, key=lambda p: p["Name"]):
             infra = json.loads(podman.podman("inspect", entry["InfraId"]).stdout)[0]
-            networks = infra["NetworkSettings"]["Networks"]
-            pods.append(Pod(entry["Name"], next(iter(networks.values()))["IPAddress"]))
+            pods.append(Pod(entry["Name"], infra["NetworkSettings"]["Networks"][KUBE_NETWORK]["IPAddress"]))
         return pods
 
     def down(self) -> None:
         if self._file.exists():
             podman.podman("kube", "down", str(self._file), check=False, timeout=120)
         podman.podman("secret", "rm", self.secret_name, check=False)
+        # `kube down` removes a pod's volumes only when no other container uses them any more.
+        volumes = podman.podman("volume", "ls", "-q", "--filter", f"name={self.prefix}-").stdout.split()
+        if volumes:
+            podman.podman("volume", "rm", "-f", *volumes, check=False)
+
+    def leftovers(self) -> list[str]:
+        """What this run made that still exists: pods, containers, volumes, the secret."""
+        mine = ("--filter", f"name={self.prefix}-")
+        found = podman.podman("pod", "ps", "-q", *mine).stdout.split()
+        found += podman.podman("ps", "-aq", *mine).stdout.split()
+        found += podman.podman("volume", "ls", "-q", *mine).stdout.split()
+        secrets_left = podman.podman("secret", "ls", "--format", "{{.Name}}").stdout.split()
+        return found + [name for name in secrets_left if name == self.secret_name]
 
 
 def run_probe(pod: Pod, manifests: Manifests, container_name: str, probe_kind: str) -> bool:
-    """One attempt of a declared probe, from inside the pod to the pod's IP, as the kubelet would."""
+    """One attempt of a declared probe, as the kubelet makes it: a command run inside the container, or
+    an HTTP GET to the pod's IP (sent from the api container, which has Python, in the pod's network)."""
     spec = container(manifests, container_name)
     probe = spec[probe_kind]
     timeout = probe.get("timeoutSeconds", 1)
-    if "httpGet" in probe:
+    if "exec" in probe:
+        command = [pod.container(container_name), *probe["exec"]["command"]]
+    elif "httpGet" in probe:
         port = resolve_port(spec, probe["httpGet"]["port"])
-        check = (
-            "import urllib.request; "
-            f"urllib.request.urlopen('http://{pod.ip}:{port}{probe['httpGet']['path']}', timeout={timeout})"
-        )
+        url = f"http://{pod.ip}:{port}{probe['httpGet']['path']}"
+        fetch = f"import urllib.request; urllib.request.urlopen({url!r}, timeout={timeout})"
+        command = [pod.container("api"), "python3", "-c", fetch]
     else:
-        port = resolve_port(spec, probe["tcpSocket"]["port"])
-        check = f"import socket; socket.create_connection(('{pod.ip}', {port}), timeout={timeout}).close()"
-    # The api container has Python; the probe leaves from the pod's network namespace either way.
-    result = podman.podman(
-        "exec", pod.container("api"), "python3", "-c", check, check=False, timeout=timeout + 10
-    )
-    return result.returncode == 0
+        raise AssertionError(f"{container_name} {probe_kind}: only exec and httpGet probes are run here")
+    return podman.podman("exec", *command, check=False, timeout=timeout + 10).returncode == 0
 
 
 def wait_for_probe(
     pod: Pod, manifests: Manifests, container_name: str, probe_kind: str, passing: bool = True
 ) -> float:
-    """Repeat a probe at its declared period until it passes (or fails); return the seconds it took."""
+    """Repeat a probe until it passes (or fails); return the seconds it took."""
     probe = container(manifests, container_name)[probe_kind]
     period = probe.get("periodSeconds", 10)
-    budget = period * probe.get("failureThreshold", 3) + 30
     started = time.monotonic()
-    while run_probe(pod, manifests, container_name, probe_kind) != passing:
-        if time.monotonic() - started > budget:
-            state = "pass" if passing else "fail"
-            raise AssertionError(
-                f"{pod.name} {container_name} {probe_kind} did not {state} within {budget} s"
-            )
-        time.sleep(min(period, 1))
+    wait_until(
+        lambda: run_probe(pod, manifests, container_name, probe_kind) == passing,
+        period * probe.get("failureThreshold", 3) + 30,
+        f"{pod.name} {container_name} {probe_kind} {'passes' if passing else 'fails'}",
+        interval=min(period, 1),
+    )
     return time.monotonic() - started
+
+
+def restart_container(pod: Pod, name: str) -> None:
+    """Restart a stopped container the way the kubelet does: a new container from the same spec in the
+    same pod, so only the pod's volumes carry over, not the old container's own files. (podman's clone
+    keeps the spec, env and volumes but not the dropped capabilities; nothing here depends on those.)"""
+    old = pod.container(name)
+    podman.podman("container", "clone", "--destroy", old, f"{old}-restarted")
+    podman.podman("rename", f"{old}-restarted", old)
+    podman.podman("start", old)

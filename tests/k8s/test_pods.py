@@ -1,9 +1,14 @@
 """The committed Deployment as three real pods (podman kube play), each with db and api side by side."""
 
+import json
+import secrets
+
 import pytest
 
-from k8s.pods import PROBES, run_probe, secret_values, wait_for_probe
+from k8s.manifests import PROBES, container
+from k8s.pods import KUBE_NETWORK, restart_container, run_probe, secret_values, wait_for_probe
 from support import podman
+from support.podman import API_IMAGE
 
 pytestmark = pytest.mark.container
 
@@ -12,17 +17,23 @@ def exec_in(pod, name: str, *command: str):
     return podman.podman("exec", pod.container(name), *command, check=False)
 
 
+def sql(pod, statement: str) -> str:
+    """A statement run by root over the db container's Unix socket, with the password it was given."""
+    login = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mariadb --user=root --batch --skip-column-names -e "$0"'
+    result = exec_in(pod, "db", "sh", "-c", login, statement)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_three_pods_with_two_running_containers_each(played, manifests):
-    _, pods = played
-    assert len(pods) == manifests["Deployment"]["spec"]["replicas"] == 3
-    for pod in pods:
+    assert len(played) == manifests["Deployment"]["spec"]["replicas"]
+    for pod in played:
         names = [pod.container("db"), pod.container("api")]
         states = podman.podman("inspect", *names, "--format", "{{.State.Status}}").stdout.split()
         assert states == ["running", "running"], pod.name
 
 
 def test_every_api_reaches_its_own_mysql_on_loopback_with_the_secret(played, manifests):
-    _, pods = played
     password = secret_values(manifests)["MYSQL_PASSWORD"]
     # The driver, connected with exactly the settings the Deployment gave the API container.
     query = (
@@ -31,21 +42,59 @@ def test_every_api_reaches_its_own_mysql_on_loopback_with_the_secret(played, man
         " password=e['MYSQL_PASSWORD'], database=e['MYSQL_DATABASE']);"
         " cur = c.cursor(); cur.execute('SELECT COUNT(*) FROM Users'); print(cur.fetchone()[0])"
     )
-    for pod in pods:
-        assert exec_in(pod, "api", "printenv", "MYSQL_HOST").stdout.strip() == "127.0.0.1"
+    for pod in played:
         assert exec_in(pod, "api", "printenv", "MYSQL_PASSWORD").stdout.strip() == password
         assert exec_in(pod, "db", "printenv", "MYSQL_ROOT_PASSWORD").stdout.strip() == password
         assert exec_in(pod, "api", "python3", "-c", query).stdout.strip() == "100"
-        fetch = f"import urllib.request; print(urllib.request.urlopen('http://{pod.ip}:8000/users/1').read().decode())"
-        assert '"user_id":1' in exec_in(pod, "api", "python3", "-c", fetch).stdout
+
+
+# Run from a container on the pods' network that belongs to no pod: what any other Pod of a cluster's
+# flat network would see. Prints, per pod IP, what port 3306 does and which user /users/1 returns.
+FROM_ANOTHER_POD = """
+import json, socket, sys, urllib.request
+seen = {}
+for ip in sys.argv[1:]:
+    try:
+        socket.create_connection((ip, 3306), timeout=5).close()
+        mysql = "open"
+    except OSError as error:
+        mysql = type(error).__name__
+    user = json.load(urllib.request.urlopen(f"http://{ip}:8000/users/1", timeout=5))
+    seen[ip] = [mysql, user["user_id"]]
+print(json.dumps(seen))
+"""
+
+
+def test_mysql_is_refused_from_outside_its_pod_while_every_api_answers(played):
+    name = f"outside-the-pods-{secrets.token_hex(3)}"
+    try:
+        command = ["python3", "-c", FROM_ANOTHER_POD, *[pod.ip for pod in played]]
+        result = podman.podman("run", "--rm", "--name", name, "--network", KUBE_NETWORK, API_IMAGE, *command)
+    finally:
+        podman.podman("rm", "-f", name, check=False)
+    assert json.loads(result.stdout) == {pod.ip: ["ConnectionRefusedError", 1] for pod in played}
 
 
 def test_every_declared_probe_passes(played, manifests):
-    _, pods = played
-    for pod in pods:
+    # db: exec probes inside the db container; api: HTTP GETs to the pod's IP.
+    for pod in played:
         for name in ("db", "api"):
             for probe in PROBES:
                 assert run_probe(pod, manifests, name, probe), f"{pod.name} {name} {probe}"
+
+
+def test_each_pod_keeps_its_mysql_data_on_its_own_emptydir(played, manifests):
+    (declared,) = [
+        m for m in container(manifests, "db")["volumeMounts"] if m["mountPath"] == "/var/lib/mysql"
+    ]
+    sources = set()
+    for pod in played:
+        mounts = json.loads(podman.podman("inspect", pod.container("db")).stdout)[0]["Mounts"]
+        (data,) = [mount for mount in mounts if mount["Destination"] == declared["mountPath"]]
+        assert data["Type"] == "volume" and data["Name"].endswith(f"-{declared['name']}"), data
+        sources.add(data["Source"])
+    # One directory per pod: podman alone would give every replica the same volume.
+    assert len(sources) == len(played)
 
 
 def capability_set(pod, name: str, field: str) -> int:
@@ -53,8 +102,7 @@ def capability_set(pod, name: str, field: str) -> int:
 
 
 def test_the_security_contexts_took_effect(played):
-    _, pods = played
-    pod = pods[0]
+    pod = played[0]
     assert exec_in(pod, "api", "id", "-u").stdout.strip() == "10001"
     assert exec_in(pod, "api", "touch", "/app/written").returncode != 0  # read-only root
     assert exec_in(pod, "api", "touch", "/tmp/written").returncode == 0  # the emptyDir
@@ -64,9 +112,9 @@ def test_the_security_contexts_took_effect(played):
     assert exec_in(pod, "db", "grep", "NoNewPrivs", "/proc/1/status").stdout.split()[-1] == "1"
 
 
-def test_mysql_stopped_in_one_pod_fails_its_readiness_only(played, manifests, figure):
-    _, pods = played
-    broken, healthy = pods[0], pods[1:]
+def test_a_db_restart_fails_only_its_pods_readiness_and_keeps_its_data(played, manifests, figure):
+    broken, healthy = played[-1], played[:-1]
+    sql(broken, "CREATE DATABASE kept_across_restart")
     podman.podman("stop", "--time", "20", broken.container("db"))
     try:
         failed_after = wait_for_probe(broken, manifests, "api", "readinessProbe", passing=False)
@@ -75,20 +123,15 @@ def test_mysql_stopped_in_one_pod_fails_its_readiness_only(played, manifests, fi
         for pod in healthy:
             assert run_probe(pod, manifests, "api", "readinessProbe")
     finally:
-        podman.podman("start", broken.container("db"))
+        restart_container(broken, "db")
     recovered_after = wait_for_probe(broken, manifests, "api", "readinessProbe")
-    assert run_probe(broken, manifests, "api", "livenessProbe")
+    # The new container found the data on the emptyDir: no second initialisation, the same password
+    # (the API's readiness passed again), and what was written before.
+    log = podman.podman("logs", broken.container("db"))
+    assert "Initializing database files" not in log.stdout + log.stderr
+    assert "kept_across_restart" in sql(broken, "SHOW DATABASES").split()
+    sql(broken, "DROP DATABASE kept_across_restart")
     figure(
         f"readiness failed {failed_after:.1f} s after MySQL stopped; "
-        f"passed again {recovered_after:.1f} s after restart"
+        f"passed again {recovered_after:.1f} s after a new db container started"
     )
-
-
-def test_teardown_leaves_nothing_behind(played, manifests):
-    # Runs last in this module: it takes the module's pods down itself.
-    deployment, _ = played
-    deployment.down()
-    name = manifests["Deployment"]["metadata"]["name"]
-    assert podman.podman("pod", "ps", "-q", "--filter", f"name={name}").stdout.strip() == ""
-    assert podman.podman("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
-    assert deployment.secret_name not in podman.podman("secret", "ls", "--format", "{{.Name}}").stdout.split()

@@ -1,82 +1,144 @@
 #!/usr/bin/env bash
-# Stand-in entrypoint with the official mysql image's contract (the parts this project relies on):
-# on an empty datadir, initialise it, set the root password from MYSQL_ROOT_PASSWORD for root@localhost
-# and root@'%', run /docker-entrypoint-initdb.d/*.sql and *.sh against a temporary server that listens
-# on the socket only, then start the real server on 0.0.0.0:3306.
+# STAND-IN entrypoint for datascientest/mysql-k8s:1.0.0 (MySQL 8 on the official image's entrypoint),
+# written from the facts of docker-library/mysql's 8.0 docker-entrypoint.sh, including its flaws:
+# - arguments that start with "-" mean "mysqld with these options"; any other command runs as given;
+# - on an empty datadir: initialise, start a temporary server on the Unix socket only, set the root
+#   password for root@localhost and root@'%', run /docker-entrypoint-initdb.d/*, stop the temporary
+#   server, then start the real one on port 3306 (every interface unless the options say otherwise);
+# - MYSQL_ROOT_PASSWORD is pasted unescaped into SQL (IDENTIFIED BY '...') and into a client option
+#   file (password="...") that every later step, the temporary server's shutdown included, logs in with.
+#   So a ' breaks initialisation, a \ makes the server store another password than the one given, and a
+#   " followed by a # cuts the option file's password short. The stand-in must fail where the real one does.
+# What differs: MariaDB 10.11 instead of MySQL 8, so MySQL-only options are mapped (server_options).
 set -euo pipefail
+shopt -s nullglob
 
 readonly DATADIR=/var/lib/mysql
 readonly SOCKET=/run/mysqld/mysqld.sock
+readonly INIT_DIR=/docker-entrypoint-initdb.d
+readonly TEMPORARY_SERVER_TIMEOUT_SECONDS="${TEMPORARY_SERVER_TIMEOUT_SECONDS:-60}"
 
-log() { printf '%s [Entrypoint]: %s\n' "$(date -u +%FT%TZ)" "$*"; }
-err() { log "ERROR: $*" >&2; exit 1; }
+log() { printf '%s [Note] [Entrypoint]: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+err() { printf '%s [ERROR] [Entrypoint]: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; exit 1; }
 
-sql_escape() { local value="${1//\\/\\\\}"; printf '%s' "${value//\'/\\\'}"; }
+# The official image's server configuration, given on the command line: the stand-in reads no config
+# file (Debian's MariaDB package would bind to 127.0.0.1 and hide what the arguments do).
+server_defaults=(--no-defaults --user=mysql "--datadir=${DATADIR}" "--socket=${SOCKET}" --port=3306
+  --skip-name-resolve)
 
-client() { mariadb --no-defaults --protocol=socket --socket="${SOCKET}" --user=root "$@"; }
+# MySQL options MariaDB lacks. MariaDB has no X Plugin, so "X Protocol off" already holds: drop it.
+# Any other X Plugin setting cannot be honoured, and says so.
+server_options=()
+map_options() {
+  local option
+  for option in "$@"; do
+    case "${option}" in
+      --mysqlx=OFF | --mysqlx=off | --mysqlx=0 | --skip-mysqlx)
+        log "${option}: MariaDB has no X Plugin; nothing listens on 33060" ;;
+      --mysqlx* | --loose-mysqlx*)
+        err "${option}: the stand-in (MariaDB) has no X Plugin" ;;
+      *) server_options+=("${option}") ;;
+    esac
+  done
+}
+
+# The client logs in through a generated option file, as the official one does: the password is pasted
+# between double quotes, unescaped, and the client's option-file parser reads it back.
+root_option_file() { printf '[client]\npassword="%s"\n' "${MYSQL_ROOT_PASSWORD}"; }
+client() {
+  mariadb --defaults-extra-file=<(root_option_file) --protocol=socket --socket="${SOCKET}" --user=root "$@"
+}
+client_before_password() { mariadb --no-defaults --protocol=socket --socket="${SOCKET}" --user=root "$@"; }
+
+# Read from /proc, not `kill -0`: the server runs as mysql, and the Pod grants root no CAP_KILL.
+running() { local state; state="$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" && [[ "${state}" != Z ]]; }
+
+start_temporary_server() {
+  mariadbd "${server_defaults[@]}" "${server_options[@]}" --skip-networking &
+  TEMPORARY_SERVER=$!
+  local deadline=$((SECONDS + TEMPORARY_SERVER_TIMEOUT_SECONDS))
+  until client_before_password -e 'SELECT 1' >/dev/null 2>&1; do
+    running "${TEMPORARY_SERVER}" || err "Unable to start server."
+    ((SECONDS < deadline)) || err "Unable to start server: no answer within ${TEMPORARY_SERVER_TIMEOUT_SECONDS} s."
+    sleep 0.2
+  done
+}
+
+set_root_password() {
+  # mariadb-install-db also creates root@127.0.0.1, root@::1, root@<hostname> and anonymous accounts;
+  # MySQL's --initialize-insecure makes root@localhost only. Left in place, the passwordless
+  # root@127.0.0.1 would match the API's TCP login from 127.0.0.1 and refuse its password.
+  client_before_password --batch --skip-column-names -e "SELECT CONCAT('DROP USER ', QUOTE(User), '@',
+    QUOTE(Host), ';') FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')" |
+    client_before_password
+  # Unescaped, as in the official entrypoint.
+  client_before_password <<SQL
+ALTER USER 'root'@'localhost' IDENTIFIED BY '${MYSQL_ROOT_PASSWORD}';
+GRANT ALL ON *.* TO 'root'@'localhost' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+CREATE USER 'root'@'%' IDENTIFIED BY '${MYSQL_ROOT_PASSWORD}';
+GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
+SQL
+}
+
+run_init_files() {
+  local database=()
+  if [[ -n "${MYSQL_DATABASE:-}" ]]; then
+    log "Creating database ${MYSQL_DATABASE}"
+    client <<<"CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}\`;"
+    database=("--database=${MYSQL_DATABASE}")
+  fi
+  local file
+  for file in "${INIT_DIR}"/*; do
+    case "${file}" in
+      *.sh)
+        if [[ -x "${file}" ]]; then
+          log "running ${file}"; "${file}"
+        else
+          log "sourcing ${file}"; # shellcheck source=/dev/null
+          source "${file}"
+        fi ;;
+      *.sql) log "running ${file}"; client "${database[@]}" <"${file}" ;;
+      *) log "ignoring ${file}" ;;
+    esac
+  done
+}
 
 initialise() {
-  if [[ -z "${MYSQL_ROOT_PASSWORD:-}" && -z "${MYSQL_ALLOW_EMPTY_PASSWORD:-}" ]]; then
+  if [[ -z "${MYSQL_ROOT_PASSWORD:-}" ]]; then
     err "Database is uninitialized and password option is not specified
-    You need to specify one of MYSQL_ROOT_PASSWORD or MYSQL_ALLOW_EMPTY_PASSWORD"
+    You need to specify MYSQL_ROOT_PASSWORD (the stand-in supports no other password option)"
   fi
+  chown mysql:mysql "${DATADIR}" /run/mysqld
   log "Initializing database files"
   mariadb-install-db --no-defaults --user=mysql --datadir="${DATADIR}" \
     --auth-root-authentication-method=normal --skip-test-db >/dev/null
-
-  log "Starting temporary server (socket only)"
-  mariadbd --no-defaults --user=mysql --datadir="${DATADIR}" --socket="${SOCKET}" --skip-networking &
-  local temporary=$!
-  local tries
-  for ((tries = 0; tries < 60; tries++)); do
-    client -e 'SELECT 1' >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  client -e 'SELECT 1' >/dev/null || err "temporary server did not start"
-
-  # install-db also creates root@127.0.0.1, root@::1 and root@<hostname> without a password; the
-  # official image has only root@localhost and root@'%'. Left in place, a TCP login from 127.0.0.1
-  # (the API in the same Pod) would match the passwordless root@127.0.0.1 and be refused.
-  client --batch --skip-column-names -e "SELECT CONCAT('DROP USER ', QUOTE(User), '@', QUOTE(Host), ';')
-    FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')" | client
-
-  local password
-  password="$(sql_escape "${MYSQL_ROOT_PASSWORD:-}")"
-  client <<SQL
-ALTER USER 'root'@'localhost' IDENTIFIED BY '${password}';
-CREATE USER 'root'@'%' IDENTIFIED BY '${password}';
-GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
-FLUSH PRIVILEGES;
-SQL
-  if [[ -n "${MYSQL_DATABASE:-}" ]]; then
-    MYSQL_PWD="${MYSQL_ROOT_PASSWORD:-}" client -e "CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}\`"
-  fi
-
-  local script
-  for script in /docker-entrypoint-initdb.d/*; do
-    case "${script}" in
-      *.sql) log "running ${script}"; MYSQL_PWD="${MYSQL_ROOT_PASSWORD:-}" client <"${script}" ;;
-      *.sh) log "running ${script}"; # shellcheck source=/dev/null
-            source "${script}" ;;
-      *) log "ignoring ${script}" ;;
-    esac
-  done
-
+  log "Starting temporary server"
+  start_temporary_server
+  set_root_password
+  run_init_files
   log "Stopping temporary server"
-  kill "${temporary}"
-  wait "${temporary}" || true
-  log "Database initialised; ready for start up."
+  mariadb-admin --defaults-extra-file=<(root_option_file) --user=root --socket="${SOCKET}" shutdown ||
+    err "Unable to shut down server."
+  wait "${TEMPORARY_SERVER}" || true
+  log "MySQL init process done. Ready for start up."
 }
 
 main() {
-  if [[ "${1:-}" != mariadbd ]]; then
+  if [[ "${1:-}" == -* ]]; then
+    set -- mysqld "$@"
+  fi
+  if [[ "${1:-}" != mysqld ]]; then
     exec "$@"
   fi
+  map_options "${@:2}"
+  # Options mariadbd does not know stop here, with its own message, before anything is initialised.
+  mariadbd "${server_defaults[@]}" "${server_options[@]}" --verbose --help >/dev/null ||
+    err "mariadbd refused its options: $*"
   if [[ ! -d "${DATADIR}/mysql" ]]; then
     initialise
   fi
-  exec mariadbd --no-defaults --user=mysql --datadir="${DATADIR}" --socket="${SOCKET}" \
-    --bind-address=0.0.0.0 --port=3306 --skip-name-resolve "${@:2}"
+  exec mariadbd "${server_defaults[@]}" "${server_options[@]}"
 }
 
 main "$@"
