@@ -263,9 +263,11 @@ make_image_available() {
         die 1 "k3s ctr images import failed (output above)"
       ;;
     kind)
-      # The cluster's name is the third part of a node's providerID, kind://docker/NAME/NODE.
+      # The cluster's name: from a node's providerID, kind://docker/NAME/NODE, else from the context
+      # kind made, kind-NAME.
       name="$(jq -r 'first(.items[].spec.providerID // "" | select(startswith("kind://"))) | split("/")[3]' \
         "${WORKDIR}/nodes.json")"
+      [[ -n "${name}" || "${CONTEXT}" != kind-* ]] || name="${CONTEXT#kind-}"
       "${ENGINE}" save -o "${archive}" "${IMAGE_REF}" >&2
       kind load image-archive "${archive}" ${name:+--name "${name}"} >&2 ||
         die 1 "kind load image-archive failed (output above)"

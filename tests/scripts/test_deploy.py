@@ -274,8 +274,9 @@ def loads(cluster: DoubledCluster) -> list[dict]:
         ("k3s", {}, "k3s", ["ctr", "images", "import", "-"]),
         ("minikube", {}, "minikube", ["-p", "dev", "image", "load"]),
         ("kind", {"CLUSTER": "minikube"}, "minikube", ["image", "load"]),
+        ("other", {"CLUSTER": "kind"}, "kind", ["load", "image-archive", "--name", "user-api"]),
     ],
-    ids=["kind", "k3s", "minikube", "CLUSTER overrides the nodes"],
+    ids=["kind", "k3s", "minikube", "CLUSTER overrides the nodes", "kind's name from the context"],
 )
 def test_the_image_is_loaded_the_way_the_cluster_needs(cluster, api, nodes, settings, tool, words):
     cluster.update(nodes=NODES[nodes])
