@@ -1,6 +1,9 @@
 # The two commands of the README. Both install what they need first (scripts/bootstrap.sh).
 VENV := .venv
 BIN := $(VENV)/bin
+# Parallel pytest workers (pytest-xdist). Most tests wait on servers, containers and timeouts rather
+# than the CPU, so even 2 cores gain from more workers than cores; the podman tests share one worker.
+WORKERS ?= 3
 
 .PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy undeploy
 
@@ -16,11 +19,11 @@ run: bootstrap-run
 
 ## test: every check (lint, then the whole pytest suite)
 test: bootstrap lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS)
 
 ## test-fast: everything but the tests that need a container engine (a quick loop while coding)
 test-fast: bootstrap lint
-	$(BIN)/pytest -m "not container"
+	$(BIN)/pytest -n $(WORKERS) -m "not container"
 
 ## deploy: build the API image, load it into the cluster kubectl points at (k3s, kind, minikube, or REGISTRY=),
 ## apply the manifests, wait, and capture evidence (scripts/deploy.sh --help)

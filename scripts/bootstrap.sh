@@ -118,8 +118,12 @@ main() {
       ;;
     test)
       install_system_packages RUN_NEEDS TEST_NEEDS
+      # The two virtualenvs are independent, and mostly wait on downloads: build them side by side.
+      local checkov
+      install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}" &
+      checkov=$!
       install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
-      install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}"
+      wait "${checkov}"
       ;;
     *)
       err "usage: scripts/bootstrap.sh [run|test]"

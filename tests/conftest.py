@@ -20,6 +20,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[FIGURES] = []
 
 
+# `make test` runs the tests on parallel workers (pytest-xdist). The tests that drive podman share one
+# engine, its images and its kube network, so they run one after another on a single worker; the
+# scheduler knows them by where they live (it sees test ids only, not markers).
+ENGINE_TESTS = ("tests/container/", "tests/k8s/test_pods.py", "tests/k8s/test_ingress_path.py")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.get_closest_marker("container") and not item.nodeid.startswith(ENGINE_TESTS):
+        raise pytest.UsageError(f"{item.nodeid} uses podman: put it in one of {ENGINE_TESTS}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EngineTestsOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "podman" if nodeid.startswith(ENGINE_TESTS) else nodeid
+
+    return EngineTestsOnOneWorker(config, log)
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     # Measurements the tests took along the way (sizes, latencies, recovery times), shown on every run.
     if config.stash[FIGURES]:
@@ -34,7 +56,17 @@ def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
     return lambda text: request.config.stash[FIGURES].append(f"{request.node.name}: {text}")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    # A parallel worker has finished: its figures join the controller's summary.
+    node.config.stash[FIGURES].extend(node.workeroutput.get("figures", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a parallel worker: the controller reports
+        worker_output["figures"] = session.config.stash[FIGURES]
+        return
     # Under CI a test that cannot run is a failure, never a quiet skip.
     skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
     if os.environ.get("CI") == "true" and skipped:
