@@ -18,7 +18,7 @@ from support.podman import MYSQL_STANDIN
 
 pytestmark = pytest.mark.container
 
-# Characters URLs choke on, none of those the entrypoint pastes unescaped (' " \ #).
+# Characters URLs choke on, and none that the official entrypoint cannot take (' " \ line breaks).
 PASSWORD = "standin-pw@:/x"
 DB = container(load(), "db")
 # The Deployment's db probe and compose's db healthcheck, as committed.
@@ -162,6 +162,8 @@ def test_without_a_root_password_it_refuses_to_initialise(start):
     [
         ("it's", "ERROR 1064"),  # the ' ends the SQL string: a syntax error, initialisation stops
         ('pa"ss#word', "ERROR 1045"),  # the option file reads `"pa"ss`: the seed's login is refused
+        ("back\\slash", "ERROR 1045"),  # SQL stores `backslash`, the option file reads `back lash`
+        ("line\nbreak", "unknown option '--break\"'"),  # the option file's second line is no option
     ],
 )
 def test_a_password_that_breaks_the_official_entrypoint_stops_initialisation(start, password, error):
@@ -178,3 +180,20 @@ def test_a_backslash_makes_the_server_store_another_password_than_the_api_sends(
     with pytest.raises(MySQLdb.OperationalError) as refused:
         connect(running.port, "back\\\\slash")  # what the API sends: the Secret's value
     assert refused.value.args[0] == 1045
+
+
+def test_a_restart_after_a_failed_initialisation_serves_the_half_initialised_data(start):
+    # The data directory survives (an emptyDir survives a container restart too): the entrypoint sees
+    # it and starts the server without initialising, so the password it never set is refused.
+    stopped = start(password="it's")
+    assert exit_status(stopped) != 0
+    podman.podman("start", stopped.name)
+
+    def since_the_restart() -> str:
+        return stopped.logs().split("ERROR 1064")[-1]
+
+    wait_until(lambda: "ready for connections" in since_the_restart(), 60, "the server starts again")
+    assert "Initializing database files" not in since_the_restart()
+    with pytest.raises(MySQLdb.OperationalError) as refused:
+        connect(stopped.port, "it's")
+    assert refused.value.args[0] in (1045, 1130)  # access denied, or no such account for this host
