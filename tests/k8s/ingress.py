@@ -8,6 +8,7 @@ each pod's declared readiness probe and rewrites the upstream list, as the endpo
 nginx adds an X-Served-By header with the pod address that answered, so the tests can see the spread.
 """
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -92,3 +93,4 @@ class IngressStandIn:
 
     def stop(self) -> None:
         podman.podman("rm", "-f", self._name, check=False)
+        shutil.rmtree(self._conf.parent, ignore_errors=True)

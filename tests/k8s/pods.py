@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ class PlayedDeployment:
         volumes = podman.podman("volume", "ls", "-q", "--filter", f"name={self.prefix}-").stdout.split()
         if volumes:
             podman.podman("volume", "rm", "-f", *volumes, check=False)
+        shutil.rmtree(self._file.parent, ignore_errors=True)
 
     def leftovers(self) -> list[str]:
         """What this run made that still exists: pods, containers, volumes, the secret."""
