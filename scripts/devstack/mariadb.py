@@ -56,6 +56,9 @@ class MariaDBServer(ServerProcess):
         self._binaries = {name: find_binary(name) for name in REQUIRED_BINARIES}
         self._datadir = self._workdir / "data"
         self._socket = self._workdir / "mysqld.sock"
+        # Its own temporary directory: servers started side by side never share temporary-table files.
+        self._tmpdir = self._workdir / "tmp"
+        self._tmpdir.mkdir()
         self._initialised = False
 
     def command(self) -> list[str]:
@@ -65,6 +68,7 @@ class MariaDBServer(ServerProcess):
             "--user=root",  # as root, mariadbd refuses to start without it
             f"--datadir={self._datadir}",
             f"--socket={self._socket}",
+            f"--tmpdir={self._tmpdir}",
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             "--skip-name-resolve",
@@ -84,6 +88,7 @@ class MariaDBServer(ServerProcess):
             self._binaries["mariadb-install-db"],
             "--no-defaults",
             f"--datadir={self._datadir}",
+            f"--tmpdir={self._tmpdir}",
             "--user=root",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
