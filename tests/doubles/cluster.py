@@ -3,8 +3,11 @@ that puts the doubles first on PATH, and what the doubles recorded."""
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+from devstack import ROOT
 
 DOUBLES = Path(__file__).resolve().parent
 
@@ -27,6 +30,19 @@ class DoubledCluster:
             "DOUBLES_LOG": str(self.log),
             **settings,
         }
+
+    def run(self, script: Path, *args: str, path: str | None = None, **settings: str):
+        """Run a script of this checkout against the doubles, with its evidence and temporary files in
+        this cluster's folder; `path` replaces PATH (to leave tools out)."""
+        workdir = self.state_file.parent
+        (workdir / "tmp").mkdir(exist_ok=True)
+        folders = {"EVIDENCE_ROOT": str(workdir / "evidence"), "TMPDIR": str(workdir / "tmp")}
+        environment = self.env(**{**folders, **settings})
+        if path:
+            environment["PATH"] = path
+        return subprocess.run(
+            [str(script), *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
+        )
 
     @property
     def state(self) -> dict:

@@ -44,14 +44,8 @@ def cluster(tmp_path) -> DoubledCluster:
 
 def run_capture(cluster: DoubledCluster, path: str | None = None, **settings: str):
     """Run the script with the doubles first on PATH; returns (result, evidence folders)."""
+    result = cluster.run(SCRIPT, path=path, **{"PORT_FORWARD_PORT": str(free_port()), **settings})
     evidence = cluster.state_file.parent / "evidence"
-    defaults = {"EVIDENCE_ROOT": str(evidence), "PORT_FORWARD_PORT": str(free_port())}
-    environment = cluster.env(**{**defaults, **settings})
-    if path:
-        environment["PATH"] = path
-    result = subprocess.run(
-        [str(SCRIPT)], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
-    )
     return result, sorted(evidence.iterdir()) if evidence.exists() else []
 
 

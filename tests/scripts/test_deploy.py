@@ -1,7 +1,7 @@
 """scripts/deploy.sh (make deploy / make undeploy) against the TEST DOUBLES of tests/doubles: kubectl and the
 cluster behind it, docker, kind, k3s and minikube. kustomize runs for real (the real kubectl renders the
-overlay), capture-proof.sh runs for real against the real API, and one test builds the image for real with
-podman."""
+overlay), and capture-proof.sh runs for real against the real API. The image build itself runs for real with
+podman in tests/container/test_deploy_build.py."""
 
 import copy
 import hashlib
@@ -17,7 +17,6 @@ import yaml
 from devstack import ROOT
 from doubles.cluster import DOUBLES, DoubledCluster
 from k8s.manifests import FILES, container, load
-from support import podman
 
 SCRIPT = ROOT / "scripts" / "deploy.sh"
 PODS = [{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}", "ready": True} for n in range(3)]
@@ -29,6 +28,7 @@ NODES = {
 }
 IMAGE_ID = "sha256:" + "4f1e2d3c4b5a" + "0" * 52
 SETTINGS = ("CLUSTER", "REGISTRY", "INGRESS_CLASS", "NAMESPACE", "MYSQL_PASSWORD", "DEMO_SECRET", "BASE_URL")
+SETTINGS += ("CONTAINER_ENGINE", "BUILD_FLAGS")  # deploy.sh's own; an empty value is an unset one
 ORDER = ["Secret/mysql-secret", "Deployment/api-mysql", "Service/api-svc", "Ingress/api-ingress"]
 OWNER_LABEL = ("app.kubernetes.io/managed-by", "deploy.sh")
 
@@ -48,21 +48,9 @@ def cluster(tmp_path) -> DoubledCluster:
 
 
 def run_deploy(cluster: DoubledCluster, *args: str, path: str | None = None, **settings: str):
-    workdir = cluster.state_file.parent
-    (workdir / "tmp").mkdir(exist_ok=True)
-    environment = cluster.env(
-        EVIDENCE_ROOT=str(workdir / "evidence"),
-        TMPDIR=str(workdir / "tmp"),
-        DOCKER_DOUBLE_IMAGE_ID=IMAGE_ID,
-    )
-    for name in SETTINGS:
-        environment.pop(name, None)
-    environment.update(settings)
-    if path:
-        environment["PATH"] = path
-    return subprocess.run(
-        [str(SCRIPT), *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
-    )
+    """deploy.sh with none of its settings but `settings` (an empty value is an unset one for it)."""
+    defaults = {"DOCKER_DOUBLE_IMAGE_ID": IMAGE_ID, **dict.fromkeys(SETTINGS, "")}
+    return cluster.run(SCRIPT, *args, path=path, **{**defaults, **settings})
 
 
 def deployed(cluster: DoubledCluster, api, **settings: str) -> subprocess.CompletedProcess:
@@ -396,26 +384,6 @@ def test_a_missing_cluster_tool_is_named(cluster, tmp_path):
     result = run_deploy(cluster, path=path)
     assert result.returncode == 2
     assert "missing required tool(s): kind" in error_lines(result)[0]
-
-
-@pytest.mark.container
-def test_the_image_build_runs_for_real_with_podman(cluster, api, images, tmp_path):
-    # This machine's builds reach PyPI through a proxy whose CA only the host trusts; BUILD_FLAGS passes
-    # the same build-time mounts tests/support/podman.py uses, and api/Dockerfile stays as it is.
-    pip_conf = tmp_path / "pip.conf"
-    pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
-    flags = f"--pull=never -v {podman.HOST_CA_BUNDLE}:/run/host-ca.crt:ro -v {pip_conf}:/etc/pip.conf:ro"
-    built = []
-    try:
-        deployed(cluster, api, CONTAINER_ENGINE="podman", BUILD_FLAGS=flags)
-        (load_call,) = loads(cluster)
-        built = load_call["images"]
-        assert built == [api_image(cluster)]  # the archive podman saved names what the Deployment runs
-        image_id = podman.podman("image", "inspect", "--format", "{{.Id}}", built[0]).stdout.strip()
-        assert built[0] == f"localhost/user-api:{image_id[:12]}"
-    finally:
-        for name in (*built, "localhost/user-api:latest"):
-            podman.podman("untag", name, name, check=False)
 
 
 def test_kubectl_kustomize_renders_exactly_the_four_committed_objects():

@@ -1,0 +1,50 @@
+"""scripts/deploy.sh's image build, for real: podman builds api/ through the script, `podman save` writes the
+archive, and the kind TEST DOUBLE (tests/doubles) reads it. The rest of deploy.sh is tested against the
+doubles in tests/scripts/test_deploy.py; this test lives here because it drives podman."""
+
+import pytest
+
+from devstack import ROOT
+from doubles.cluster import DoubledCluster
+from k8s.manifests import container
+from support import podman
+
+pytestmark = pytest.mark.container
+
+# deploy.sh's settings that the test leaves unset (an empty value is an unset one for it)
+DEPLOY_SETTINGS = ("CLUSTER", "REGISTRY", "INGRESS_CLASS", "NAMESPACE", "MYSQL_PASSWORD", "DEMO_SECRET")
+
+
+def test_deploy_builds_the_image_for_real_and_the_cluster_gets_what_the_deployment_runs(
+    images, api, tmp_path
+):
+    cluster = DoubledCluster(
+        tmp_path,
+        pods=[{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}"} for n in range(3)],
+        nodes=[{"name": "demo-control-plane", "provider_id": "kind://docker/demo/demo-control-plane"}],
+        ingress_classes=[{"name": "nginx", "default": True}],
+    )
+    # This machine's builds reach PyPI through a proxy whose CA only the host trusts: BUILD_FLAGS passes the
+    # same build-time mounts as tests/support/podman.py, and api/Dockerfile stays as it is.
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
+    flags = f"--pull=never -v {podman.HOST_CA_BUNDLE}:/run/host-ca.crt:ro -v {pip_conf}:/etc/pip.conf:ro"
+    built = []
+    try:
+        result = cluster.run(
+            ROOT / "scripts" / "deploy.sh",
+            **dict.fromkeys(DEPLOY_SETTINGS, ""),
+            CONTAINER_ENGINE="podman",
+            BUILD_FLAGS=flags,
+            BASE_URL=api.base_url,
+        )
+        assert result.returncode == 0, result.stderr
+        (load,) = cluster.calls("kind")
+        built = load["images"]
+        deployment = cluster.state["objects"]["default/Deployment/api-mysql"]
+        assert built == [container({"Deployment": deployment}, "api")["image"]]
+        image_id = podman.podman("image", "inspect", "--format", "{{.Id}}", built[0]).stdout.strip()
+        assert built[0] == f"localhost/user-api:{image_id[:12]}"  # tagged by its content
+    finally:
+        for name in (*built, "localhost/user-api:latest"):
+            podman.podman("untag", name, name, check=False)
