@@ -26,18 +26,16 @@ def test_deploy_builds_the_image_for_real_and_the_cluster_gets_what_the_deployme
     )
     # This machine's builds reach PyPI through a proxy whose CA only the host trusts: BUILD_FLAGS passes the
     # same build-time mounts as tests/support/podman.py, and api/Dockerfile stays as it is.
-    pip_conf = tmp_path / "pip.conf"
-    pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
-    flags = f"--pull=never -v {podman.HOST_CA_BUNDLE}:/run/host-ca.crt:ro -v {pip_conf}:/etc/pip.conf:ro"
     built = []
     try:
-        result = cluster.run(
-            ROOT / "scripts" / "deploy.sh",
-            **dict.fromkeys(DEPLOY_SETTINGS, ""),
-            CONTAINER_ENGINE="podman",
-            BUILD_FLAGS=flags,
-            BASE_URL=api.base_url,
-        )
+        with podman.build_time_mounts() as mounts:
+            result = cluster.run(
+                ROOT / "scripts" / "deploy.sh",
+                **dict.fromkeys(DEPLOY_SETTINGS, ""),
+                CONTAINER_ENGINE="podman",
+                BUILD_FLAGS=" ".join(["--pull=never", *mounts]),
+                BASE_URL=api.base_url,
+            )
         assert result.returncode == 0, result.stderr
         (load,) = cluster.calls("kind")
         built = load["images"]

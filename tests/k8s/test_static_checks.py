@@ -2,17 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from kubernetes_validate.utils import all_versions
 
 from devstack import ROOT
 from k8s.manifests import FILES, load
+from support.tools import run_tool
 
-BIN = Path(sys.executable).parent
 MANIFESTS = [str(ROOT / name) for name in FILES.values()]
 # From 1.27 to the newest schema this kubernetes-validate release ships.
 MINORS = sorted(
@@ -22,28 +19,22 @@ MINORS = sorted(
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 
 
-def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
-
-
 @pytest.mark.parametrize("minor", MINORS)
 def test_kubernetes_validate_strict(minor):
-    result = run(str(BIN / "kubernetes-validate"), "--strict", "-k", minor, *MANIFESTS)
+    result = run_tool("kubernetes-validate", "--strict", "-k", minor, *MANIFESTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("passed for resource") == len(MANIFESTS)
 
 
 def test_yamllint():
-    result = run(
-        str(BIN / "yamllint"), "--strict", *MANIFESTS, "compose.yml", ".yamllint.yaml", ".hadolint.yaml"
-    )
+    result = run_tool("yamllint", "--strict", *MANIFESTS, "compose.yml", ".yamllint.yaml", ".hadolint.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def checkov(*files: str) -> dict:
     env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
-    result = run(
-        str(CHECKOV),
+    result = run_tool(
+        CHECKOV,
         "--framework",
         "kubernetes",
         "--skip-download",

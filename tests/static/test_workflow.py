@@ -8,7 +8,7 @@ import yaml
 
 from devstack import ROOT
 from k8s.manifests import container, load
-from static.test_linters import lint
+from support.tools import run_tool
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 KIND_CONFIG = ROOT / ".github" / "kind" / "cluster.yaml"
@@ -30,17 +30,17 @@ def uses_kind(step: dict) -> bool:
 
 
 def test_the_workflow_matches_githubs_schema():
-    result = lint("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS))
+    result = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_zizmor_finds_nothing_of_medium_or_high_severity():
-    result = lint("zizmor", "--offline", "--min-severity", "medium", *map(str, WORKFLOWS))
+    result = run_tool("zizmor", "--offline", "--min-severity", "medium", *map(str, WORKFLOWS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_yamllint_finds_nothing():
-    result = lint("yamllint", "--strict", *map(str, WORKFLOWS), str(KIND_CONFIG))
+    result = run_tool("yamllint", "--strict", *map(str, WORKFLOWS), str(KIND_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -55,9 +55,9 @@ def test_the_checkers_do_report_bad_workflows(tmp_path):
         "on: issues\npermissions: write-all\njobs:\n  j:\n    runs-on: ubuntu-24.04\n    steps:\n"
         "      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.issue.title }}\n"
     )
-    schema = lint("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(invalid))
+    schema = run_tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(invalid))
     assert schema.returncode != 0 and "runs-on" in schema.stdout
-    zizmor = lint("zizmor", "--offline", "--min-severity", "medium", str(insecure))
+    zizmor = run_tool("zizmor", "--offline", "--min-severity", "medium", str(insecure))
     assert zizmor.returncode != 0
     for audit in ("unpinned-uses", "artipacked", "template-injection"):
         assert audit in zizmor.stdout, zizmor.stdout

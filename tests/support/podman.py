@@ -8,6 +8,7 @@ No image can be pulled here, so the tests build stand-ins:
 Images are reused when present, so a warm machine rebuilds nothing.
 """
 
+import contextlib
 import json
 import os
 import resource
@@ -15,6 +16,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from devstack import ROOT
@@ -170,25 +172,19 @@ def build_python_base() -> None:
     podman("tag", PYTHON_BASE_STANDIN, PYTHON_BASE)
 
 
-def build(context: Path, tag: str, *extra: str) -> None:
-    """podman build with the only additions allowed: build-time mounts for the proxy's CA and pip config."""
+@contextlib.contextmanager
+def build_time_mounts() -> Iterator[list[str]]:
+    """The only additions a build gets here: the proxy's CA and a pip config that trusts it, mounted
+    for the build only, so the Dockerfiles stay as users run them."""
     with tempfile.TemporaryDirectory(prefix="pipconf-") as scratch:
         pip_conf = Path(scratch, "pip.conf")
         pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
-        podman(
-            "build",
-            "--pull=never",
-            "--layers",
-            "-t",
-            tag,
-            "-v",
-            f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro",
-            "-v",
-            f"{pip_conf}:/etc/pip.conf:ro",
-            *extra,
-            str(context),
-            timeout=900,
-        )
+        yield ["-v", f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro"]
+
+
+def build(context: Path, tag: str, *extra: str) -> None:
+    with build_time_mounts() as mounts:
+        podman("build", "--pull=never", "--layers", "-t", tag, *mounts, *extra, str(context), timeout=900)
 
 
 def build_api_image() -> None:
