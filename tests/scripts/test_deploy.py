@@ -89,8 +89,15 @@ def test_help_covers_every_kind_of_cluster_and_setting():
 
 def test_make_deploy_and_make_undeploy_run_the_script():
     for target, command in (("deploy", "scripts/deploy.sh"), ("undeploy", "scripts/deploy.sh undeploy")):
-        result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        assert result.returncode == 0 and command in result.stdout.splitlines()[-1], result.stdout
+        # --no-print-directory: under `make test` this make is a sub-make, which would announce its folder.
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-n", target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0 and result.stdout.splitlines() == [command], result.stdout
 
 
 def test_deploy_applies_in_dependency_order_then_records_evidence(cluster, api):
