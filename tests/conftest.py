@@ -4,6 +4,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,10 +21,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[FIGURES] = []
 
 
-# `make test` runs the tests on parallel workers (pytest-xdist). The tests that drive podman share one
-# engine, its images and its kube network, so they run one after another on a single worker; the
-# scheduler knows them by where they live (it sees test ids only, not markers).
-ENGINE_TESTS = ("tests/container/", "tests/k8s/test_pods.py", "tests/k8s/test_ingress_path.py")
+# `make test` runs the tests on parallel workers (pytest-xdist). The tests that drive podman come in two
+# lanes, each kept on one worker: the Deployment's pods (one pod set per worker, shared by its modules)
+# and the images and containers. The scheduler knows them by where they live: it sees test ids only.
+ENGINE_LANES = {
+    "engine: pods": ("tests/k8s/test_pods.py", "tests/k8s/test_ingress_path.py"),
+    "engine: images and containers": ("tests/container/",),
+}
+ENGINE_TESTS = tuple(path for paths in ENGINE_LANES.values() for path in paths)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -31,15 +36,21 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         raise pytest.UsageError(f"{item.nodeid} uses podman: put it in one of {ENGINE_TESTS}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The engine's tests first: theirs is the longest lane (image builds included), so its worker
+    # should start on it at once. Scheduling only: every test passes alone and in any order.
+    items.sort(key=lambda item: not item.nodeid.startswith(ENGINE_TESTS))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class EngineTestsOnOneWorker(LoadScopeScheduling):
+    class EngineLanes(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "podman" if nodeid.startswith(ENGINE_TESTS) else nodeid
+            return next((lane for lane, paths in ENGINE_LANES.items() if nodeid.startswith(paths)), nodeid)
 
-    return EngineTestsOnOneWorker(config, log)
+    return EngineLanes(config, log)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -135,16 +146,18 @@ def engine() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def images(engine, request: pytest.FixtureRequest) -> None:
-    """The stand-in base, the API image (api/Dockerfile, unchanged), the MySQL and ingress stand-ins."""
-    builds = (
-        podman.build_python_base,
-        podman.build_api_image,
-        podman.build_mysql_standin,
-        podman.build_ingress_standin,
-    )
-    for build in builds:
+    """The stand-in base, then, side by side, the API image (api/Dockerfile, unchanged) and the MySQL
+    and ingress stand-ins, which all start from that base."""
+
+    def timed(build) -> str:
         started = time.monotonic()
         build()
-        request.config.stash[FIGURES].append(
-            f"images: {build.__name__} took {time.monotonic() - started:.1f} s"
-        )
+        return f"images: {build.__name__} took {time.monotonic() - started:.1f} s"
+
+    # Parallel workers each build once: the first builds, the others wait, then find every layer cached.
+    with podman.images_lock():
+        figures = [timed(podman.build_python_base)]
+        on_the_base = (podman.build_api_image, podman.build_mysql_standin, podman.build_ingress_standin)
+        with ThreadPoolExecutor(len(on_the_base)) as builders:
+            figures += builders.map(timed, on_the_base)
+    request.config.stash[FIGURES].extend(figures)

@@ -9,6 +9,7 @@ Images are reused when present, so a warm machine rebuilds nothing.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import resource
@@ -122,6 +123,17 @@ def check_container_dns() -> None:
             f"podman networks have no DNS (backend {backend}): containers cannot reach each other by "
             f"name. Install {package} (scripts/bootstrap.sh does)"
         )
+
+
+@contextlib.contextmanager
+def images_lock() -> Iterator[None]:
+    """Held while the test images are built, so that processes running tests side by side build once."""
+    with open(Path(tempfile.gettempdir()) / "user-api-test-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def image_exists(name: str) -> bool:
