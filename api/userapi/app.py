@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .database import Database, DatabaseUnavailable
-from .routes import router
+from .routes import add_routes
 
 DESCRIPTION = """A read-only view of the `Main.Users` table.
 
@@ -53,8 +53,16 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             app.state.database.close()
 
-    app = FastAPI(title="User API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan)
-    app.include_router(router)
+    app = FastAPI(
+        title="User API",
+        description=DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+        # The service exports no OpenTelemetry data. Switched off, FastAPI also skips looking for
+        # tracer, meter and logger providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    add_routes(app)
     app.add_middleware(RejectLongUrls)
 
     @app.exception_handler(DatabaseUnavailable)

@@ -12,7 +12,7 @@ still block something, each within a bound:
   waiting at its deadline; the thread gives up within connect_timeout, and a connection that arrives
   late is still clean, so the pool keeps it for the next request instead of connecting again.
 - reading a result blocks the loop, once its first bytes have arrived. Every statement the API runs has
-  a LIMIT (users.MAX_PAGE_SIZE + 1 rows at most, each row under 1.3 KB), so what is read is bounded in
+  a LIMIT (models.MAX_PAGE_SIZE + 1 rows at most, each row under 1.3 KB), so what is read is bounded in
   size; over the Pod's loopback it comes in at once (the seed's 100 rows are about 8 KB). Only a server
   that stalls halfway through an answer can hold the loop, and the driver's read timeout ends each
   stalled read.

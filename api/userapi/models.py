@@ -2,8 +2,12 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+# A page of users holds at most MAX_PAGE_SIZE rows, so no answer the API reads is unbounded.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 class User(TypedDict):
@@ -22,6 +26,13 @@ class Ready(BaseModel):
     """/ready's answer when the database responds."""
 
     detail: Literal["ready"]
+
+
+class UserPage(BaseModel):
+    """The query of GET /users: which page of users. Unknown parameters are ignored, as FastAPI does."""
+
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    after_id: int | None = None
 
 
 # Rows are validated against the published shape and encoded in one pass by pydantic's Rust core.

@@ -1,12 +1,15 @@
 """The HTTP contract: /status, /ready, /users and /users/{user_id}."""
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from . import users
 from .database import Database
-from .models import ErrorDetail, Ready, User
+from .models import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ErrorDetail, Ready, User, UserPage
 
 UNKNOWN_USER = "Unknown User ID"
 # Readiness must answer within the probe's timeoutSeconds (2 s in the Deployment), so it gets its own
@@ -14,14 +17,37 @@ UNKNOWN_USER = "Unknown User ID"
 READINESS_DEADLINE_SECONDS = 1.0
 USERS_PATH = "/users"
 
-router = APIRouter()
-
 DATABASE_DOWN = {503: {"model": ErrorDetail, "description": "The database cannot answer right now"}}
 NEXT_PAGE_LINK = {
     "description": 'Present when more users follow: `</users?limit=N&after_id=LAST>; rel="next"` '
     "(RFC 8288), LAST being the last user_id of this page.",
     "schema": {"type": "string"},
 }
+
+
+# (path, FastAPI route options, endpoint), registered on each app by add_routes().
+ROUTES: list[tuple[str, dict[str, Any], Callable[..., Any]]] = []
+
+
+def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Like APIRouter.get: records a GET route, for add_routes() to put on the app."""
+
+    def record(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        ROUTES.append((path, options, endpoint))
+        return endpoint
+
+    return record
+
+
+def add_routes(app: FastAPI) -> None:
+    """Register the routes on the app's own router.
+
+    Not an APIRouter and app.include_router(): this FastAPI keeps an included router as a layer of its
+    own, which matches every request twice (doc/PERFORMANCE.md has the cost). Routes on the app's own
+    router also see app.dependency_overrides, which tests use.
+    """
+    for path, options, endpoint in ROUTES:
+        app.get(path, **options)(endpoint)
 
 
 class JSONBody(Response):
@@ -37,8 +63,45 @@ async def get_database(request: Request) -> Database:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
+# GET /users reads its query itself, with the same validation and 422 body as FastAPI's declared query
+# parameters. Those are processed on every request, query string or not, at a cost doc/PERFORMANCE.md
+# shows; here the common case, the first page, costs nothing. PAGE_PARAMETERS documents them to match
+# UserPage (tests/api/test_routes.py checks both).
+FIRST_PAGE = UserPage()
+PAGE_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "How many users at most.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+    },
+    {
+        "name": "after_id",
+        "in": "query",
+        "required": False,
+        "description": "Only users with a greater user_id; omit it to start at the first.",
+        "schema": {"type": "integer"},
+    },
+]
+VALIDATION_ERROR = {
+    "description": "Validation Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+}
 
-@router.get(
+
+def page_of(request: Request) -> UserPage:
+    if not request.scope["query_string"]:
+        return FIRST_PAGE
+    try:
+        return UserPage.model_validate(dict(request.query_params))
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**detail, "loc": ("query", *detail["loc"])} for detail in error.errors(include_url=False)]
+        ) from None
+
+
+@route(
     "/status",
     response_model=int,
     summary="Liveness: the process is up",
@@ -49,7 +112,7 @@ async def status() -> Response:
     return JSONBody(b"1")
 
 
-@router.get(
+@route(
     "/ready",
     response_model=Ready,
     summary="Readiness: the database answers",
@@ -61,30 +124,25 @@ async def ready(database: DatabaseDep) -> Response:
     return JSONBody(b'{"detail":"ready"}')
 
 
-@router.get(
+@route(
     USERS_PATH,
     response_model=list[User],
     summary="Users, ordered by user_id, one page at a time",
     description="Keyset pagination: at most `limit` users with `user_id` greater than `after_id`. "
     "When more follow, the `Link` header points to the next page.",
-    responses={200: {"headers": {"Link": NEXT_PAGE_LINK}}, **DATABASE_DOWN},
+    responses={200: {"headers": {"Link": NEXT_PAGE_LINK}}, 422: VALIDATION_ERROR, **DATABASE_DOWN},
+    openapi_extra={"parameters": PAGE_PARAMETERS},
 )
-async def list_users(
-    database: DatabaseDep,
-    limit: Annotated[
-        int, Query(ge=1, le=users.MAX_PAGE_SIZE, description="How many users at most.")
-    ] = users.DEFAULT_PAGE_SIZE,
-    after_id: Annotated[
-        int | None, Query(description="Only users with a greater user_id; omit it to start at the first.")
-    ] = None,
-) -> Response:
-    body, last_id = await users.user_page_json(database, limit, after_id)
+async def list_users(request: Request, database: DatabaseDep) -> Response:
+    page = page_of(request)
+    body, last_id = await users.user_page_json(database, page.limit, page.after_id)
     if last_id is None:
         return JSONBody(body)
-    return JSONBody(body, headers={"Link": f'<{USERS_PATH}?limit={limit}&after_id={last_id}>; rel="next"'})
+    link = f'<{USERS_PATH}?limit={page.limit}&after_id={last_id}>; rel="next"'
+    return JSONBody(body, headers={"Link": link})
 
 
-@router.get(
+@route(
     "/users/{user_id}",
     response_model=User,
     summary="One user",

@@ -1,5 +1,7 @@
 """Queries on Main.Users, compiled once, and their answers encoded as the JSON body to send."""
 
+from collections.abc import Sequence
+
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
 
 from .database import Database, Row, Statement
@@ -7,9 +9,6 @@ from .models import USER, USER_LIST
 
 # The column is a signed INT: an id outside this range cannot exist, so it never reaches the database.
 INT_COLUMN_RANGE = range(-(2**31), 2**31)
-# A page of users holds at most MAX_PAGE_SIZE rows, so no answer the API reads is unbounded.
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 USERS = Table(
     "Users",
@@ -21,8 +20,8 @@ USERS = Table(
 # id is published as user_id; the rows come back in this column order.
 COLUMNS = (USERS.c.id.label("user_id"), USERS.c.username, USERS.c.email)
 
-# Keyset pagination on the primary key: the server seeks to after_id and reads `rows` rows, however
-# deep the page (OFFSET would read and drop every row before it).
+# Keyset pagination on the primary key: the server seeks to after_id and reads `rows` rows (at most
+# MAX_PAGE_SIZE + 1), however deep the page (OFFSET would read and drop every row before it).
 USER_PAGE = Statement.compile(
     select(*COLUMNS).where(USERS.c.id > bindparam("after_id")).order_by(USERS.c.id).limit(bindparam("rows"))
 )
@@ -30,9 +29,8 @@ ONE_USER = Statement.compile(select(*COLUMNS).where(USERS.c.id == bindparam("use
 PING = Statement.compile(text("SELECT 1"))
 
 
-def as_user(row: Row) -> dict:
-    user_id, username, email = row
-    return {"user_id": user_id, "username": username, "email": email}
+def as_users(rows: Sequence[Row]) -> list[dict]:
+    return [{"user_id": user_id, "username": username, "email": email} for user_id, username, email in rows]
 
 
 async def user_page_json(database: Database, limit: int, after_id: int | None) -> tuple[bytes, int | None]:
@@ -44,7 +42,7 @@ async def user_page_json(database: Database, limit: int, after_id: int | None) -
     # One row more than asked tells whether another page exists, without a COUNT.
     rows = await database.fetch(USER_PAGE, {"after_id": lowest, "rows": limit + 1})
     page = rows[:limit]
-    body = USER_LIST.dump_json(USER_LIST.validate_python([as_user(row) for row in page]))
+    body = USER_LIST.dump_json(USER_LIST.validate_python(as_users(page)))
     return body, page[-1][0] if len(rows) > limit else None
 
 
@@ -52,7 +50,7 @@ async def one_user_json(database: Database, user_id: int) -> bytes | None:
     rows = await database.fetch(ONE_USER, {"user_id": user_id})
     if not rows:
         return None
-    return USER.dump_json(USER.validate_python(as_user(rows[0])))
+    return USER.dump_json(USER.validate_python(as_users(rows)[0]))  # the primary key: one row at most
 
 
 async def ping(database: Database, timeout: float) -> None:
