@@ -118,8 +118,10 @@ main() {
       ;;
     test)
       install_system_packages RUN_NEEDS TEST_NEEDS
-      # The two virtualenvs are independent, and mostly wait on downloads: build them side by side.
+      # The two virtualenvs are independent, and mostly wait on downloads: build them side by side
+      # (the outer folder first, so that they do not race to create it).
       local checkov
+      mkdir -p "${VENV}"
       install_virtualenv "${CHECKOV_VENV}" "${CHECKOV_REQUIREMENTS}" &
       checkov=$!
       install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
