@@ -12,8 +12,10 @@ readonly REQUIREMENTS=(api/requirements.txt requirements-dev.txt)
 readonly CHECKOV_VENV="${VENV}/checkov"
 readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
 
-log() { printf 'bootstrap: %s\n' "$*" >&2; }
-err() { printf 'bootstrap: error: %s\n' "$*" >&2; }
+# log and err, as the other scripts print them
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 
 # command (or pc:<pkg-config module>, or file:<path>) the project needs -> the Debian package with it.
 # shellcheck disable=SC2034  # both maps are read through a nameref in missing_packages

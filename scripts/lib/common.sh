@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Helpers shared by scripts/capture-proof.sh and scripts/deploy.sh; sourced, never run. The sourcing script
-# sets `set -euo pipefail`, and NAMESPACE and KUBECTL_TIMEOUT before it calls kube().
+# Helpers shared by scripts/bootstrap.sh, capture-proof.sh and deploy.sh; sourced, never run. The
+# sourcing script sets `set -euo pipefail`, and NAMESPACE and KUBECTL_TIMEOUT before it calls kube().
 
-# Messages go to stderr, prefixed with the name of the script that runs (capture-proof, deploy).
+# Messages go to stderr, prefixed with the name of the script that runs (bootstrap, capture-proof, deploy).
 SCRIPT_NAME="${0##*/}"
 readonly SCRIPT_NAME="${SCRIPT_NAME%.sh}"
 log() { printf '%s: %s\n' "${SCRIPT_NAME}" "$*" >&2; }

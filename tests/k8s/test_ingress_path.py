@@ -3,8 +3,6 @@ from the committed Ingress and Service) in front of the podman pods of the commi
 
 import collections
 import json
-import os
-import subprocess
 import time
 
 import httpx
@@ -13,6 +11,7 @@ import pytest
 from devstack import ROOT
 from devstack.ports import free_port
 from devstack.wait import wait_until
+from doubles.cluster import DoubledCluster
 from k8s.ingress import IngressStandIn, route_config
 from k8s.pods import Pod
 from support import podman
@@ -93,32 +92,14 @@ def test_a_pod_whose_mysql_stops_leaves_the_rotation_and_comes_back(ingress, pla
 def test_capture_proof_through_the_ingress_gives_a_complete_evidence_folder(
     ingress, played, tmp_path, figure
 ):
-    state = tmp_path / "cluster.json"
     # The kubectl test double reports the pods podman really runs.
-    state.write_text(
-        json.dumps(
-            {
-                "pods": [{"name": p.name, "ip": p.ip, "ready": True} for p in played],
-                "rollout_ok": True,
-                "ingress_address": "",
-            }
-        )
+    cluster = DoubledCluster(
+        tmp_path,
+        pods=[{"name": p.name, "ip": p.ip, "ready": True} for p in played],
+        rollout_ok=True,
+        ingress_address="",
     )
-    environment = {
-        **os.environ,
-        "PATH": f"{ROOT / 'tests' / 'doubles'}:{os.environ['PATH']}",
-        "KUBECTL_DOUBLE_STATE": str(state),
-        "EVIDENCE_ROOT": str(tmp_path / "evidence"),
-        "BASE_URL": ingress.url,
-    }
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "capture-proof.sh")],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cluster.run(ROOT / "scripts" / "capture-proof.sh", BASE_URL=ingress.url)
     assert result.returncode == 0, result.stderr
     (folder,) = (tmp_path / "evidence").iterdir()
     summary = (folder / "SUMMARY.md").read_text()
