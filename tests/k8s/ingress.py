@@ -84,9 +84,12 @@ class IngressStandIn:
     def sync(self) -> list[Pod]:
         """Endpoints stand-in: route only to the pods whose declared readiness probe passes now."""
         self.ready = [pod for pod in self.pods if run_probe(pod, self.manifests, "api", "readinessProbe")]
+        config = route_config(self.manifests, self.ready)
+        if self._conf.exists() and self._conf.read_text() == config:
+            return self.ready  # nothing changed: no reload, so no connection is cut
         # Rewritten in place: the bind mount follows the file's inode.
         with self._conf.open("w") as conf:
-            conf.write(route_config(self.manifests, self.ready))
+            conf.write(config)
         if podman.podman("container", "exists", self._name, check=False).returncode == 0:
             podman.podman("exec", self._name, "nginx", "-s", "reload")
         return self.ready
