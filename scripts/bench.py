@@ -54,9 +54,9 @@ def print_table(title: str, rows: list[list[str]]) -> None:
 
 def benchmark(services: dict[str, ApiProcess], args, lua: Path) -> bool:
     runs: dict[tuple[str, str], list[Run]] = {}
-    for endpoint in ENDPOINTS:  # warm-up: pools filled, code paths compiled
+    for endpoint in ENDPOINTS if args.warmup else ():  # warm-up: pools filled, code paths compiled
         for service in services.values():
-            load(service, endpoint, 1, args.connections, lua)
+            load(service, endpoint, args.warmup, args.connections, lua)
     for round_number in range(args.rounds):
         order = list(services) if round_number % 2 == 0 else list(reversed(services))
         for endpoint in ENDPOINTS:
@@ -163,6 +163,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of unmeasured load per run before the rounds (0: none)"
+    )
     parser.add_argument("--stall-seconds", type=int, default=5, help="how long the table stays locked")
     args = parser.parse_args()
     try:
