@@ -21,14 +21,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[FIGURES] = []
 
 
-# `make test` runs the tests on parallel workers (pytest-xdist). The tests that drive podman come in two
-# lanes, each kept on one worker: the Deployment's pods (one pod set per worker, shared by its modules)
-# and the images and containers. The scheduler knows them by where they live: it sees test ids only.
+# `make test` runs the tests on parallel workers (pytest-xdist). Tests that share a setup too costly to
+# repeat come in lanes, each kept on one worker: the Deployment's pods (one pod set, shared by its
+# modules), the images and containers, and deploy.sh against the doubles (one default deploy, shared).
+# The scheduler knows them by where they live: it sees test ids only.
 ENGINE_LANES = {
     "engine: pods": ("tests/k8s/test_pods.py", "tests/k8s/test_ingress_path.py"),
     "engine: images and containers": ("tests/container/",),
 }
+LANES = {**ENGINE_LANES, "deploy.sh": ("tests/scripts/test_deploy.py",)}
 ENGINE_TESTS = tuple(path for paths in ENGINE_LANES.values() for path in paths)
+LANE_TESTS = tuple(path for paths in LANES.values() for path in paths)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -37,20 +40,23 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The engine's tests first: theirs is the longest lane (image builds included), so its worker
-    # should start on it at once. Scheduling only: every test passes alone and in any order.
-    items.sort(key=lambda item: not item.nodeid.startswith(ENGINE_TESTS))
+    # The lanes first, the engine's before the others: the engine lanes are the longest (image builds
+    # included), so their workers should start on them at once. Scheduling only: every test passes
+    # alone and in any order.
+    items.sort(
+        key=lambda item: (not item.nodeid.startswith(ENGINE_TESTS), not item.nodeid.startswith(LANE_TESTS))
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class EngineLanes(LoadScopeScheduling):
+    class Lanes(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return next((lane for lane, paths in ENGINE_LANES.items() if nodeid.startswith(paths)), nodeid)
+            return next((lane for lane, paths in LANES.items() if nodeid.startswith(paths)), nodeid)
 
-    return EngineLanes(config, log)
+    return Lanes(config, log)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

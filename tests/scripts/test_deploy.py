@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,10 @@ ORDER = ["Secret/mysql-secret", "Deployment/api-mysql", "Service/api-svc", "Ingr
 OWNER_LABEL = ("app.kubernetes.io/managed-by", "deploy.sh")
 
 
-@pytest.fixture
-def cluster(tmp_path) -> DoubledCluster:
+def kind_cluster(workdir: Path) -> DoubledCluster:
     """A kind cluster with a default IngressClass, three ready Pods, and kubectl warning on every call."""
     return DoubledCluster(
-        tmp_path,
+        workdir,
         pods=PODS,
         rollout_ok=True,
         ingress_address="",
@@ -45,6 +45,33 @@ def cluster(tmp_path) -> DoubledCluster:
         nodes=NODES["kind"],
         ingress_classes=[{"name": "nginx", "default": True}],
     )
+
+
+@pytest.fixture
+def cluster(tmp_path) -> DoubledCluster:
+    return kind_cluster(tmp_path)
+
+
+@dataclass
+class DefaultDeploy:
+    cluster: DoubledCluster
+    result: subprocess.CompletedProcess
+    committed: dict[str, bytes]  # the manifests as they were before the deploy
+
+
+@pytest.fixture(scope="module")
+def default_deploy(tmp_path_factory, api) -> DefaultDeploy:
+    """One deploy with no settings on the kind cluster, for the tests that only read what it did (this
+    module is one lane of the scheduler, so it runs once per run)."""
+    committed = {name: (ROOT / name).read_bytes() for name in FILES.values()}
+    cluster = kind_cluster(tmp_path_factory.mktemp("default-deploy"))
+    return DefaultDeploy(cluster, deployed(cluster, api), committed)
+
+
+@pytest.fixture
+def deployed_cluster(tmp_path, default_deploy) -> DoubledCluster:
+    """A cluster of the test's own, in the state the default deploy left (its call log starts empty)."""
+    return DoubledCluster(tmp_path, **default_deploy.cluster.state)
 
 
 def run_deploy(cluster: DoubledCluster, *args: str, path: str | None = None, **settings: str):
@@ -100,8 +127,8 @@ def test_make_deploy_and_make_undeploy_run_the_script():
         assert result.returncode == 0 and result.stdout.splitlines() == [command], result.stdout
 
 
-def test_deploy_applies_in_dependency_order_then_records_evidence(cluster, api):
-    result = deployed(cluster, api)
+def test_deploy_applies_in_dependency_order_then_records_evidence(default_deploy, api):
+    cluster, result = default_deploy.cluster, default_deploy.result
     assert [key for _, key in cluster.events("create", "apply")] == ORDER
     calls = cluster.calls()
     loaded_at = next(i for i, call in enumerate(calls) if call["tool"] == "kind")
@@ -115,9 +142,8 @@ def test_deploy_applies_in_dependency_order_then_records_evidence(cluster, api):
     assert "ALL 6 CHECKS PASSED" in summary.read_text()
 
 
-def test_the_applied_objects_are_the_committed_ones_with_only_image_and_class_set(cluster, api):
-    committed = {name: (ROOT / name).read_bytes() for name in FILES.values()}
-    deployed(cluster, api)
+def test_the_applied_objects_are_the_committed_ones_with_only_image_and_class_set(default_deploy):
+    cluster = default_deploy.cluster
     manifests = load()  # whatever the files contain now, read at test time
     expected = copy.deepcopy(manifests)
     container(expected, "api")["image"] = f"localhost/user-api:{IMAGE_ID[7:19]}"
@@ -128,7 +154,7 @@ def test_the_applied_objects_are_the_committed_ones_with_only_image_and_class_se
         container({"Deployment": stored(cluster, "Deployment/api-mysql")}, "db")["image"]
         == container(manifests, "db")["image"]
     )
-    assert {name: (ROOT / name).read_bytes() for name in FILES.values()} == committed
+    assert {name: (ROOT / name).read_bytes() for name in FILES.values()} == default_deploy.committed
 
 
 @pytest.mark.parametrize(
@@ -201,9 +227,8 @@ def test_a_given_password_reaches_the_secret_and_nowhere_else(cluster, api, tmp_
     assert files_containing(tmp_path, password.encode()) == []  # evidence, temp files, logs
 
 
-def test_without_a_password_one_is_generated_safe_for_the_mysql_entrypoint(cluster, api):
-    deployed(cluster, api)
-    assert cluster.state["secret_data"]["MYSQL_PASSWORD"] | {"sha256": ""} == {
+def test_without_a_password_one_is_generated_safe_for_the_mysql_entrypoint(default_deploy):
+    assert default_deploy.cluster.state["secret_data"]["MYSQL_PASSWORD"] | {"sha256": ""} == {
         "sha256": "",
         "length": 48,
         "hex": True,
@@ -262,23 +287,31 @@ def loads(cluster: DoubledCluster) -> list[dict]:
     return [call for call in cluster.calls() if call["tool"] in ("kind", "k3s", "minikube")]
 
 
+def assert_loaded_once(cluster: DoubledCluster, tool: str, words: list[str]) -> None:
+    """The image went to the nodes with one call of `tool` (with `words` among its arguments)."""
+    (load_call,) = loads(cluster)
+    assert load_call["tool"] == tool and set(words) <= set(load_call["args"])
+    assert load_call["images"] == [api_image(cluster)] == [f"localhost/user-api:{IMAGE_ID[7:19]}"]
+
+
+def test_on_kind_the_image_is_loaded_with_kind_load_image_archive(default_deploy):
+    assert_loaded_once(default_deploy.cluster, "kind", ["load", "image-archive", "--name", "demo"])
+
+
 @pytest.mark.parametrize(
     ("nodes", "settings", "tool", "words"),
     [
-        ("kind", {}, "kind", ["load", "image-archive", "--name", "demo"]),
         ("k3s", {}, "k3s", ["ctr", "images", "import", "-"]),
         ("minikube", {}, "minikube", ["-p", "dev", "image", "load"]),
         ("kind", {"CLUSTER": "minikube"}, "minikube", ["image", "load"]),
         ("other", {"CLUSTER": "kind"}, "kind", ["load", "image-archive", "--name", "user-api"]),
     ],
-    ids=["kind", "k3s", "minikube", "CLUSTER overrides the nodes", "kind's name from the context"],
+    ids=["k3s", "minikube", "CLUSTER overrides the nodes", "kind's name from the context"],
 )
 def test_the_image_is_loaded_the_way_the_cluster_needs(cluster, api, nodes, settings, tool, words):
     cluster.update(nodes=NODES[nodes])
     deployed(cluster, api, **settings)
-    (load_call,) = loads(cluster)
-    assert load_call["tool"] == tool and set(words) <= set(load_call["args"])
-    assert load_call["images"] == [api_image(cluster)] == [f"localhost/user-api:{IMAGE_ID[7:19]}"]
+    assert_loaded_once(cluster, tool, words)
 
 
 def test_with_a_registry_the_image_is_pushed_and_pulled_from_there(cluster, api):
@@ -297,9 +330,9 @@ def test_a_multi_node_k3s_without_a_registry_is_refused(cluster):
     assert cluster.calls("docker") == []
 
 
-def test_a_code_change_rolls_out_again_and_an_unchanged_image_does_not(cluster, api):
-    deployed(cluster, api)
-    deployed(cluster, api)  # same image: nothing to roll out
+def test_a_code_change_rolls_out_again_and_an_unchanged_image_does_not(deployed_cluster, api):
+    cluster = deployed_cluster
+    deployed(cluster, api)  # the same image again: nothing to roll out
     assert cluster.events("rollout") == [("rollout", "Deployment/api-mysql")]
     changed = "sha256:" + "9a8b7c6d5e4f" + "1" * 52
     result = run_deploy(cluster, BASE_URL=api.base_url, DOCKER_DOUBLE_IMAGE_ID=changed)
@@ -320,8 +353,8 @@ def test_a_failed_rollout_exits_non_zero_with_describe_and_events_of_the_pods_no
     assert result.stdout == ""  # no evidence run, no URL
 
 
-def test_undeploy_deletes_in_reverse_order_and_the_secret_it_created(cluster, api):
-    deployed(cluster, api)
+def test_undeploy_deletes_in_reverse_order_and_the_secret_it_created(deployed_cluster):
+    cluster = deployed_cluster
     result = run_deploy(cluster, "undeploy")
     assert result.returncode == 0, result.stderr
     assert [key for _, key in cluster.events("delete")] == ORDER[::-1]
