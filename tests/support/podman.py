@@ -5,11 +5,12 @@ No image can be pulled here, so the tests build stand-ins:
   (python:3.11-slim-bookworm), so api/Dockerfile builds unchanged;
 - a MariaDB image that behaves like datascientest/mysql-k8s:1.0.0 (official MySQL entrypoint contract,
   seeded Main.Users), clearly named as a stand-in.
-Images are reused when present, so a warm machine rebuilds nothing.
+Images are reused while what they are built from is unchanged, so a warm machine rebuilds nothing.
 """
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import resource
@@ -29,6 +30,8 @@ PYTHON_BASE_STANDIN = "localhost/standin/python:3.11-slim-bookworm"
 MYSQL_STANDIN = "localhost/standin/mysql-k8s:1.0.0"
 INGRESS_STANDIN = "localhost/standin/ingress-nginx:test"
 API_IMAGE = "localhost/user-api:test"
+# Carried by every image the tests build: the digest of what it was built from (see build).
+INPUTS_LABEL = "org.user-api.test.build-inputs"
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 REQUIRED_TOOLS = {
@@ -195,8 +198,36 @@ def build_time_mounts() -> Iterator[list[str]]:
 
 
 def build(context: Path, tag: str, *extra: str) -> None:
+    """podman build, skipped when `tag` already holds a build of the very same inputs: even a build
+    whose every step is cached hashes every COPY source again (about 5 s of CPU for the API image)."""
+    inputs = build_inputs_digest(context, extra)
+    if built_from(tag) == inputs:
+        return
     with build_time_mounts() as mounts:
-        podman("build", "--pull=never", "--layers", "-t", tag, *mounts, *extra, str(context), timeout=900)
+        label = f"{INPUTS_LABEL}={inputs}"
+        build_options = ["--pull=never", "--layers", "-t", tag, "--label", label, *mounts, *extra]
+        podman("build", *build_options, str(context), timeout=900)
+
+
+def build_inputs_digest(context: Path, extra: tuple[str, ...]) -> str:
+    """What decides a test image: every file of its build context (names, modes, contents; Python's
+    caches aside), the build options, and the stand-in base that every test image starts from."""
+    digest = hashlib.sha256()
+    for path in sorted(context.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            name = str(path.relative_to(context))
+            digest.update(f"{name}\0{path.stat().st_mode:o}\0".encode() + path.read_bytes() + b"\0")
+    base = podman("image", "inspect", "--format", "{{.Id}}", PYTHON_BASE_STANDIN).stdout.strip()
+    digest.update("\0".join([*extra, base]).encode())
+    return digest.hexdigest()
+
+
+def built_from(tag: str) -> str | None:
+    """The inputs digest `tag` was built from, or None if there is no such image."""
+    label = podman(
+        "image", "inspect", "--format", f'{{{{index .Labels "{INPUTS_LABEL}"}}}}', tag, check=False
+    )
+    return label.stdout.strip() if label.returncode == 0 else None
 
 
 def build_api_image() -> None:
