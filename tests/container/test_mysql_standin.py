@@ -129,12 +129,22 @@ def test_with_the_deployments_options_only_a_tcp_ping_tells_when_initialisation_
     hold.write_text("for _ in $(seq 1200); do [ -e /tmp/go-on ] && break; sleep 0.1; done\n")
     hold.chmod(0o644)
     running = start(*DB["args"], mounts=(f"{hold}:/docker-entrypoint-initdb.d/05-hold.sh:ro",))
-    wait_until(lambda: "05-hold.sh" in running.logs(), 60, "the entrypoint reaches the init script")
+    wait_until(
+        lambda: "05-hold.sh" in running.logs(),
+        60,
+        "the entrypoint reaches the init script",
+        interval=podman.POLL_INTERVAL,
+    )
     assert running.run(SOCKET_PING) == 0  # the temporary server is up
     assert running.run(PROBE) != 0
     assert running.run(as_command(HEALTHCHECK)) != 0
     assert running.run(["touch", "/tmp/go-on"]) == 0
-    wait_until(lambda: running.run(PROBE) == 0, 60, "the db probe passes once the real server listens")
+    wait_until(
+        lambda: running.run(PROBE) == 0,
+        60,
+        "the db probe passes once the real server listens",
+        interval=podman.POLL_INTERVAL,
+    )
     assert running.run(as_command(HEALTHCHECK)) == 0
     # The options reached the server: it listens on loopback only, and dropped what MariaDB lacks.
     bind = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mariadb -uroot -N -e "SELECT @@bind_address"'
@@ -192,7 +202,12 @@ def test_a_restart_after_a_failed_initialisation_serves_the_half_initialised_dat
     def since_the_restart() -> str:
         return stopped.logs().split("ERROR 1064")[-1]
 
-    wait_until(lambda: "ready for connections" in since_the_restart(), 60, "the server starts again")
+    wait_until(
+        lambda: "ready for connections" in since_the_restart(),
+        60,
+        "the server starts again",
+        interval=podman.POLL_INTERVAL,
+    )
     assert "Initializing database files" not in since_the_restart()
     with pytest.raises(MySQLdb.OperationalError) as refused:
         connect(stopped.port, "it's")

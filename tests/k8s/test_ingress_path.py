@@ -84,7 +84,9 @@ def test_a_pod_whose_mysql_stops_leaves_the_rotation_and_comes_back(ingress, pla
     finally:
         podman.podman("start", broken.container("db"))
     started = time.monotonic()
-    wait_until(lambda: broken in ingress.sync(), 60, f"{broken.name} is ready again", interval=0.5)
+    wait_until(
+        lambda: broken in ingress.sync(), 60, f"{broken.name} is ready again", interval=podman.POLL_INTERVAL
+    )
     back_after = time.monotonic() - started
     wait_for_rotation(ingress, played)
     figure(

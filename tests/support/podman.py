@@ -30,6 +30,9 @@ PYTHON_BASE_STANDIN = "localhost/standin/python:3.11-slim-bookworm"
 MYSQL_STANDIN = "localhost/standin/mysql-k8s:1.0.0"
 INGRESS_STANDIN = "localhost/standin/ingress-nginx:test"
 API_IMAGE = "localhost/user-api:test"
+# Seconds between podman calls in a wait: each call costs 0.1-0.2 s of CPU, so a tighter poll would keep
+# a core busy and slow down the very container being waited for.
+POLL_INTERVAL = 0.5
 # Carried by every image the tests build: the digest of what it was built from (see build).
 INPUTS_LABEL = "org.user-api.test.build-inputs"
 
