@@ -110,6 +110,16 @@ install_virtualenv() {
   printf '%s' "${wanted}" >"${stamp}"
 }
 
+# The container tests' images take minutes to build on a new machine (debootstrap, then apt inside the
+# builds): start building them now, beside the virtualenvs. The tests build what is still missing or
+# out of date themselves, under the same lock, so this is only a head start; a warm machine has nothing
+# to build. It stops with the rest on Ctrl-C (same process group).
+start_test_images() {
+  local log="${TMPDIR:-/tmp}/user-api-test-images.log"
+  log "building the test images in the background (log: ${log})"
+  PYTHONPATH=scripts:tests "${PYTHON}" -m support.podman >"${log}" 2>&1 &
+}
+
 main() {
   local mode="${1:-test}"
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -120,6 +130,7 @@ main() {
       ;;
     test)
       install_system_packages RUN_NEEDS TEST_NEEDS
+      start_test_images
       # The two virtualenvs are independent, and mostly wait on downloads: build them side by side
       # (the outer folder first, so that they do not race to create it).
       local checkov

@@ -2,9 +2,7 @@
 
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -153,17 +151,5 @@ def engine() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def images(engine, request: pytest.FixtureRequest) -> None:
     """The stand-in base, then, side by side, the API image (api/Dockerfile, unchanged) and the MySQL
-    and ingress stand-ins, which all start from that base."""
-
-    def timed(build) -> str:
-        started = time.monotonic()
-        build()
-        return f"images: {build.__name__} took {time.monotonic() - started:.1f} s"
-
-    # Parallel workers each build once: the first builds, the others wait, then find every layer cached.
-    with podman.images_lock():
-        figures = [timed(podman.build_python_base)]
-        on_the_base = (podman.build_api_image, podman.build_mysql_standin, podman.build_ingress_standin)
-        with ThreadPoolExecutor(len(on_the_base)) as builders:
-            figures += builders.map(timed, on_the_base)
-    request.config.stash[FIGURES].extend(figures)
+    and ingress stand-ins, which all start from that base (see podman.build_test_images)."""
+    request.config.stash[FIGURES].extend(podman.build_test_images())

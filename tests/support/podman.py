@@ -18,7 +18,9 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devstack import ROOT
@@ -233,6 +235,26 @@ def built_from(tag: str) -> str | None:
     return label.stdout.strip() if label.returncode == 0 else None
 
 
+def build_test_images() -> list[str]:
+    """Build what is missing or out of date, base first; how long each build took, as figure lines.
+
+    Under a file lock: processes side by side (test workers, bootstrap's head start) build once, and the
+    others find every image current.
+    """
+
+    def timed(build: Callable[[], None]) -> str:
+        started = time.monotonic()
+        build()
+        return f"images: {build.__name__} took {time.monotonic() - started:.1f} s"
+
+    with images_lock():
+        figures = [timed(build_python_base)]
+        on_the_base = (build_api_image, build_mysql_standin, build_ingress_standin)
+        with ThreadPoolExecutor(len(on_the_base)) as builders:
+            figures += builders.map(timed, on_the_base)
+    return figures
+
+
 def build_api_image() -> None:
     build(ROOT / "api", API_IMAGE)
 
@@ -251,3 +273,14 @@ def build_ingress_standin() -> None:
 
 def image_size_bytes(name: str) -> int:
     return int(json.loads(podman("image", "inspect", name).stdout)[0]["Size"])
+
+
+if __name__ == "__main__":
+    # scripts/bootstrap.sh starts this in the background on `make test`: a head start on a new machine,
+    # where the images take minutes to build. PYTHONPATH=scripts:tests python3 -m support.podman
+    with tempfile.TemporaryDirectory(prefix="podman-conf-") as workdir:
+        try:
+            prepare_engine(Path(workdir))
+        except PodmanUnavailable as error:
+            raise SystemExit(f"test images: {error}") from None
+        print("\n".join(build_test_images()), flush=True)
