@@ -13,6 +13,7 @@ from devstack.mariadb import MariaDBServer
 from support import podman
 from support.canary import DB_PASSWORD
 from support.figures import FIGURES
+from support.http import http_client
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,7 +132,7 @@ def api(mariadb: MariaDBServer) -> Iterator[ApiProcess]:
 
 @pytest.fixture
 def client(api: ApiProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.base_url, timeout=10) as session:
+    with http_client(base_url=api.base_url, timeout=10) as session:
         yield session
 
 

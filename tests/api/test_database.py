@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from support.http import wait_for_status
+from support.http import http_client, http_get, wait_for_status
 
 # A frozen event loop would hold /status for the whole lock wait (3 s here); a healthy one answers in
 # milliseconds, and in a few hundred at worst on a busy shared machine. The bound sits between.
@@ -22,7 +22,7 @@ STATUS_HANG_GUARD_SECONDS = 2.0
 
 
 def get(api, path: str, timeout: float = 10) -> httpx.Response:
-    return httpx.get(api.base_url + path, timeout=timeout)
+    return http_get(api.base_url + path, timeout=timeout)
 
 
 def timed_get(api, path: str) -> tuple[httpx.Response, float]:
@@ -79,7 +79,7 @@ def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api, figure):
         blocked = pool.submit(timed_get, api, "/users")
         mariadb.wait_for_lock_waiters(1)  # the query now waits on the lock
         latencies = []
-        with httpx.Client(base_url=api.base_url, timeout=10) as probe:
+        with http_client(base_url=api.base_url, timeout=10) as probe:
             while not blocked.done() and len(latencies) < 200:
                 started = time.monotonic()
                 assert probe.get("/status").status_code == 200

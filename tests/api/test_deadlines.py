@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from devstack.api import ApiProcess
+from support.http import http_client
 
 # A connect on the event loop would hold /status for the whole 2 s connect timeout; a healthy loop
 # answers in milliseconds, and in a few hundred at worst on a busy shared machine. The bound sits between.
@@ -73,7 +74,7 @@ def timed_get(client: httpx.Client, path: str) -> tuple[httpx.Response, float]:
 
 def client_of(api: ApiProcess) -> httpx.Client:
     # Made before the clock starts: a new client costs the test process milliseconds of CPU.
-    return httpx.Client(base_url=api.base_url, timeout=10)
+    return http_client(base_url=api.base_url, timeout=10)
 
 
 def test_ready_answers_503_within_its_1_second_deadline(silent_api, silent, figure):

@@ -12,6 +12,7 @@ import pytest
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
 from support.canary import DB_PASSWORD
+from support.http import http_client
 
 USER_COUNT = 2500
 # The seed has ids 1-100; MariaDB's sequence engine supplies the rest: seq_101_to_2500 is a table of them.
@@ -36,7 +37,7 @@ def large() -> Iterator[httpx.Client]:
     with MariaDBServer(DB_PASSWORD) as server:
         server.sql(MORE_USERS)
         assert server.sql("SELECT COUNT(*) FROM Main.Users").strip() == str(USER_COUNT)
-        with ApiProcess(server.env()) as api, httpx.Client(base_url=api.base_url, timeout=10) as client:
+        with ApiProcess(server.env()) as api, http_client(base_url=api.base_url, timeout=10) as client:
             yield client
 
 

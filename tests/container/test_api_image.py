@@ -6,7 +6,6 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack import ROOT
@@ -14,7 +13,7 @@ from devstack.ports import free_port
 from k8s.manifests import load
 from support import podman
 from support.canary import DB_PASSWORD
-from support.http import wait_for_status
+from support.http import http_get, wait_for_status
 from support.podman import API_IMAGE
 
 pytestmark = pytest.mark.container
@@ -76,9 +75,9 @@ def test_one_uvicorn_process_serves_read_only_without_capabilities_and_stops_on_
     try:
         # The published port accepts before uvicorn inside does: wait for an HTTP answer.
         wait_for_status(f"http://127.0.0.1:{port}/status")
-        assert httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).text == "1"
+        assert http_get(f"http://127.0.0.1:{port}/status", timeout=5).text == "1"
         # Without a database, data routes answer 503 instead of crashing the container.
-        assert httpx.get(f"http://127.0.0.1:{port}/users", timeout=5).status_code == 503
+        assert http_get(f"http://127.0.0.1:{port}/users", timeout=5).status_code == 503
         # Exec-form CMD: uvicorn is PID 1, the only process, so the runtime's SIGTERM reaches it.
         processes = podman.podman("top", container, "pid", "args").stdout.splitlines()[1:]
         assert len(processes) == 1, processes

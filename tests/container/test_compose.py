@@ -13,14 +13,13 @@ import subprocess
 import threading
 from datetime import datetime
 
-import httpx
 import pytest
 
 from devstack import ROOT
 from devstack.ports import free_port
 from devstack.wait import wait_until
 from support import podman
-from support.http import wait_for_status
+from support.http import http_get, wait_for_status
 from support.podman import API_IMAGE, MYSQL_STANDIN
 
 pytestmark = pytest.mark.container
@@ -148,10 +147,10 @@ def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, d
         assert up.returncode == 0, up.stderr
         base = f"http://127.0.0.1:{api_port}"
         wait_for_status(f"{base}/ready", within=60)
-        assert httpx.get(f"{base}/status").text == "1"
-        users = httpx.get(f"{base}/users").json()
+        assert http_get(f"{base}/status").text == "1"
+        users = http_get(f"{base}/users").json()
         assert len(users) == 100
-        assert httpx.get(f"{base}/users/1").json()["user_id"] == 1
+        assert http_get(f"{base}/users/1").json()["user_id"] == 1
 
         db, api = f"{project}_db_1", f"{project}_api_1"
         healthy, api_started = first_healthy_at(db), started_at(api)

@@ -15,7 +15,7 @@ from doubles.cluster import DoubledCluster
 from k8s.ingress import IngressStandIn, route_config
 from k8s.pods import Pod
 from support import podman
-from support.http import wait_for_status
+from support.http import http_client, http_get, wait_for_status
 
 pytestmark = pytest.mark.container
 
@@ -32,7 +32,7 @@ def ingress(played, manifests):
 
 def served_by(ingress, requests: int = 60) -> collections.Counter:
     """Who answered each GET /users/1 through the ingress: a pod IP, or the status of a failed answer."""
-    with httpx.Client(base_url=ingress.url, timeout=5) as client:
+    with http_client(base_url=ingress.url, timeout=5) as client:
         answers = [client.get("/users/1") for _ in range(requests)]
     return collections.Counter(
         answer.headers["x-served-by"].split(":")[0]
@@ -62,11 +62,11 @@ def test_the_routing_comes_from_the_committed_manifests(manifests):
 
 
 def test_the_api_answers_through_the_ingress(ingress):
-    assert httpx.get(f"{ingress.url}/status").text == "1"
-    users = httpx.get(f"{ingress.url}/users").json()
+    assert http_get(f"{ingress.url}/status").text == "1"
+    users = http_get(f"{ingress.url}/users").json()
     assert len(users) == 100 and set(users[0]) == {"user_id", "username", "email"}
-    assert httpx.get(f"{ingress.url}/users/1").json()["user_id"] == 1
-    missing = httpx.get(f"{ingress.url}/users/101")
+    assert http_get(f"{ingress.url}/users/1").json()["user_id"] == 1
+    missing = http_get(f"{ingress.url}/users/101")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Unknown User ID"})
 
 

@@ -7,9 +7,8 @@ Also covered elsewhere: every image layer and the build context (tests/container
 import subprocess
 from pathlib import Path
 
-import httpx
-
 from support.canary import DB_PASSWORD
+from support.http import http_client, http_get
 
 PATHS = [
     "/status",
@@ -36,13 +35,13 @@ def test_not_on_the_process_command_line(api):
 def test_not_in_any_response_or_header_or_log_line(api, new_mariadb, start_api, mariadb):
     failing = start_api(new_mariadb())  # database never started: every kind of error gets logged
     for service in (api, failing):
-        with httpx.Client(base_url=service.base_url, timeout=10) as client:
+        with http_client(base_url=service.base_url, timeout=10) as client:
             for path in PATHS:
                 response = client.get(path)
                 assert DB_PASSWORD not in response.text, path
                 assert DB_PASSWORD not in str(response.headers), path
     with mariadb.table_lock():  # a timed-out query gets logged too
-        assert httpx.get(f"{api.base_url}/users/3", timeout=10).status_code == 503
+        assert http_get(f"{api.base_url}/users/3", timeout=10).status_code == 503
     logs = api.logs() + failing.logs()
     # The logs searched are the live ones, with the errors in them.
     assert "GET /users/1 HTTP/1.1" in logs and "database error: OperationalError" in logs

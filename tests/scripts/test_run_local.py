@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack import ROOT
 from devstack.ports import free_port, wait_for_port
+from support.http import http_get
 
 SCRIPTS = ROOT / "scripts"
 
@@ -53,8 +53,8 @@ def test_serves_the_seeded_data_and_stops_both_processes_on_a_signal(stop_signal
     supervisor = run_local(api_port, db_port)
     try:
         wait_for_port(api_port, 30, alive=lambda: supervisor.poll() is None)
-        assert httpx.get(f"http://127.0.0.1:{api_port}/status").text == "1"
-        assert len(httpx.get(f"http://127.0.0.1:{api_port}/users").json()) == 100
+        assert http_get(f"http://127.0.0.1:{api_port}/status").text == "1"
+        assert len(http_get(f"http://127.0.0.1:{api_port}/users").json()) == 100
         children = children_of(supervisor.pid)
         assert len(children) == 2  # mariadbd and uvicorn
         supervisor.send_signal(stop_signal)
