@@ -4,6 +4,11 @@ BIN := $(VENV)/bin
 # Parallel pytest workers (pytest-xdist). Most tests wait on servers, containers and timeouts rather
 # than the CPU, so even 2 cores gain from more workers than cores; the podman tests share one worker.
 WORKERS ?= 3
+# Bytecode caches on, whatever the environment says (these CI machines set PYTHONDONTWRITEBYTECODE=1):
+# the suite starts the API, the doubles and its workers hundreds of times, and without caches each
+# start compiles the project's modules again (pytest then also rewrites every test module each run).
+# The caches are in .gitignore and .dockerignore.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy undeploy
 
