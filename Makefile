@@ -23,6 +23,8 @@ run: bootstrap-run
 	@$(BIN)/python scripts/run_local.py
 
 ## test: every check (lint, then the whole pytest suite)
+# For `make test` only, bootstrap also starts building the container tests' images in the background.
+test: export TEST_IMAGES_HEAD_START := 1
 test: bootstrap lint
 	$(BIN)/pytest -n $(WORKERS)
 

@@ -54,9 +54,10 @@ def print_table(title: str, rows: list[list[str]]) -> None:
 
 def benchmark(services: dict[str, ApiProcess], args, lua: Path) -> bool:
     runs: dict[tuple[str, str], list[Run]] = {}
-    for endpoint in ENDPOINTS if args.warmup else ():  # warm-up: pools filled, code paths compiled
-        for service in services.values():
-            load(service, endpoint, args.warmup, args.connections, lua)
+    if args.warmup:  # pools filled, code paths compiled
+        for endpoint in ENDPOINTS:
+            for service in services.values():
+                load(service, endpoint, args.warmup, args.connections, lua)
     for round_number in range(args.rounds):
         order = list(services) if round_number % 2 == 0 else list(reversed(services))
         for endpoint in ENDPOINTS:

@@ -111,10 +111,11 @@ install_virtualenv() {
 }
 
 # The container tests' images take minutes to build on a new machine (debootstrap, then apt inside the
-# builds): start building them now, beside the virtualenvs. The tests build what is still missing or
-# out of date themselves, under the same lock, so this is only a head start; a warm machine has nothing
-# to build. It stops with the rest on Ctrl-C (same process group).
+# builds): with TEST_IMAGES_HEAD_START=1 (`make test` sets it), start building them now, beside the
+# virtualenvs. The tests build what is still missing or out of date themselves, under the same lock, so
+# this is only a head start; a warm machine has nothing to build. Ctrl-C stops it with the rest.
 start_test_images() {
+  [[ "${TEST_IMAGES_HEAD_START:-0}" == 1 ]] || return 0
   local log="${TMPDIR:-/tmp}/user-api-test-images.log"
   log "building the test images in the background (log: ${log})"
   PYTHONPATH=scripts:tests "${PYTHON}" -m support.podman >"${log}" 2>&1 &

@@ -23,7 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # `make test` runs the tests on parallel workers (pytest-xdist). Tests that share a setup too costly to
 # repeat come in lanes, each kept on one worker: the Deployment's pods (one pod set, shared by its
 # modules), the images and containers, and deploy.sh against the doubles (one default deploy, shared).
-# The scheduler knows them by where they live: it sees test ids only.
+# The scheduler knows them by where they live: it sees test ids only. xdist hands out the scopes with
+# the most tests first, so each lane starts at once on a worker of its own.
 ENGINE_LANES = {
     "engine: pods": ("tests/k8s/test_pods.py", "tests/k8s/test_ingress_path.py"),
     "engine: images and containers": ("tests/container/",),
@@ -36,15 +37,6 @@ LANE_TESTS = tuple(path for paths in LANES.values() for path in paths)
 def pytest_itemcollected(item: pytest.Item) -> None:
     if item.get_closest_marker("container") and not item.nodeid.startswith(ENGINE_TESTS):
         raise pytest.UsageError(f"{item.nodeid} uses podman: put it in one of {ENGINE_TESTS}")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The lanes first, the engine's before the others: the engine lanes are the longest (image builds
-    # included), so their workers should start on them at once. Scheduling only: every test passes
-    # alone and in any order.
-    items.sort(
-        key=lambda item: (not item.nodeid.startswith(ENGINE_TESTS), not item.nodeid.startswith(LANE_TESTS))
-    )
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,5 +1,6 @@
 """userapi.config and the start-up path in main.py: settings from the environment, and bad values."""
 
+import os
 import subprocess
 import sys
 
@@ -23,9 +24,14 @@ def start_with(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_defaults_point_at_the_sidecar(monkeypatch):
-    for name in ("HOST", "PORT", "USER", "PASSWORD", "DATABASE"):
-        monkeypatch.delenv(f"MYSQL_{name}", raising=False)
+@pytest.fixture(autouse=True)
+def no_mysql_settings(monkeypatch):
+    """Each test sees only the MYSQL_* variables it sets, whatever the shell running pytest has."""
+    for name in [name for name in os.environ if name.startswith("MYSQL_")]:
+        monkeypatch.delenv(name)
+
+
+def test_defaults_point_at_the_sidecar():
     settings = load_settings()
     assert (settings.host, settings.port, settings.user, settings.database) == (
         "127.0.0.1",

@@ -50,6 +50,11 @@ def connect(port: int, password: str) -> MySQLdb.Connection:
     return MySQLdb.connect(host="127.0.0.1", port=port, user="root", password=password, connect_timeout=2)
 
 
+def wait_for_container(condition: Callable[[], object], what: str) -> None:
+    """Until a condition that asks podman holds (each ask costs CPU: see podman.POLL_INTERVAL)."""
+    wait_until(condition, 60, what, interval=podman.POLL_INTERVAL)
+
+
 def wait_for_server(port: int, password: str = PASSWORD) -> MySQLdb.Connection:
     return wait_until(
         lambda: connect(port, password),
@@ -129,22 +134,12 @@ def test_with_the_deployments_options_only_a_tcp_ping_tells_when_initialisation_
     hold.write_text("for _ in $(seq 1200); do [ -e /tmp/go-on ] && break; sleep 0.1; done\n")
     hold.chmod(0o644)
     running = start(*DB["args"], mounts=(f"{hold}:/docker-entrypoint-initdb.d/05-hold.sh:ro",))
-    wait_until(
-        lambda: "05-hold.sh" in running.logs(),
-        60,
-        "the entrypoint reaches the init script",
-        interval=podman.POLL_INTERVAL,
-    )
+    wait_for_container(lambda: "05-hold.sh" in running.logs(), "the entrypoint reaches the init script")
     assert running.run(SOCKET_PING) == 0  # the temporary server is up
     assert running.run(PROBE) != 0
     assert running.run(as_command(HEALTHCHECK)) != 0
     assert running.run(["touch", "/tmp/go-on"]) == 0
-    wait_until(
-        lambda: running.run(PROBE) == 0,
-        60,
-        "the db probe passes once the real server listens",
-        interval=podman.POLL_INTERVAL,
-    )
+    wait_for_container(lambda: running.run(PROBE) == 0, "the db probe passes once the real server listens")
     assert running.run(as_command(HEALTHCHECK)) == 0
     # The options reached the server: it listens on loopback only, and dropped what MariaDB lacks.
     bind = 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mariadb -uroot -N -e "SELECT @@bind_address"'
@@ -202,12 +197,7 @@ def test_a_restart_after_a_failed_initialisation_serves_the_half_initialised_dat
     def since_the_restart() -> str:
         return stopped.logs().split("ERROR 1064")[-1]
 
-    wait_until(
-        lambda: "ready for connections" in since_the_restart(),
-        60,
-        "the server starts again",
-        interval=podman.POLL_INTERVAL,
-    )
+    wait_for_container(lambda: "ready for connections" in since_the_restart(), "the server starts again")
     assert "Initializing database files" not in since_the_restart()
     with pytest.raises(MySQLdb.OperationalError) as refused:
         connect(stopped.port, "it's")

@@ -22,7 +22,7 @@ def test_the_head_start_that_bootstrap_runs_leaves_every_image_current(images):
         env={**os.environ, "PYTHONPATH": "scripts:tests"},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=540,  # inside pytest-timeout's 600 s
     )
     assert result.returncode == 0, result.stderr
     builds = [line.split()[1] for line in result.stdout.splitlines()]

@@ -5,7 +5,8 @@ No image can be pulled here, so the tests build stand-ins:
   (python:3.11-slim-bookworm), so api/Dockerfile builds unchanged;
 - a MariaDB image that behaves like datascientest/mysql-k8s:1.0.0 (official MySQL entrypoint contract,
   seeded Main.Users), clearly named as a stand-in.
-Images are reused while what they are built from is unchanged, so a warm machine rebuilds nothing.
+The base is reused while it exists; the images on it carry a digest of what they are built from and are
+rebuilt only when it changes, so a warm machine rebuilds nothing.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -278,6 +280,9 @@ def image_size_bytes(name: str) -> int:
 if __name__ == "__main__":
     # scripts/bootstrap.sh starts this in the background on `make test`: a head start on a new machine,
     # where the images take minutes to build. PYTHONPATH=scripts:tests python3 -m support.podman
+    # A shell starts a background command with Ctrl-C ignored; take it back, for this process and (reset
+    # to the default at exec) for the builds it starts, so that Ctrl-C stops them with `make`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="podman-conf-") as workdir:
         try:
             prepare_engine(Path(workdir))
