@@ -31,7 +31,6 @@ ENGINE_LANES = {
 }
 LANES = {**ENGINE_LANES, "deploy.sh": ("tests/scripts/test_deploy.py",)}
 ENGINE_TESTS = tuple(path for paths in ENGINE_LANES.values() for path in paths)
-LANE_TESTS = tuple(path for paths in LANES.values() for path in paths)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
