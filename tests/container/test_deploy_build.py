@@ -5,37 +5,29 @@ doubles in tests/scripts/test_deploy.py; this test lives here because it drives 
 import pytest
 
 from devstack import ROOT
-from doubles.cluster import DoubledCluster
+from doubles.cluster import DEPLOY_SETTINGS, kind_cluster
 from k8s.manifests import container
 from support import podman
 
 pytestmark = pytest.mark.container
 
-# deploy.sh's settings that the test leaves unset (an empty value is an unset one for it)
-DEPLOY_SETTINGS = ("CLUSTER", "REGISTRY", "INGRESS_CLASS", "NAMESPACE", "MYSQL_PASSWORD", "DEMO_SECRET")
-
 
 def test_deploy_builds_the_image_for_real_and_the_cluster_gets_what_the_deployment_runs(
     images, api, tmp_path
 ):
-    cluster = DoubledCluster(
-        tmp_path,
-        pods=[{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}"} for n in range(3)],
-        nodes=[{"name": "demo-control-plane", "provider_id": "kind://docker/demo/demo-control-plane"}],
-        ingress_classes=[{"name": "nginx", "default": True}],
-    )
+    cluster = kind_cluster(tmp_path)
     # This machine's builds reach PyPI through a proxy whose CA only the host trusts: BUILD_FLAGS passes the
     # same build-time mounts as tests/support/podman.py, and api/Dockerfile stays as it is.
     built = []
     try:
         with podman.build_time_mounts() as mounts:
-            result = cluster.run(
-                ROOT / "scripts" / "deploy.sh",
+            settings = {
                 **dict.fromkeys(DEPLOY_SETTINGS, ""),
-                CONTAINER_ENGINE="podman",
-                BUILD_FLAGS=" ".join(["--pull=never", *mounts]),
-                BASE_URL=api.base_url,
-            )
+                "CONTAINER_ENGINE": "podman",
+                "BUILD_FLAGS": " ".join(["--pull=never", *mounts]),
+                "BASE_URL": api.base_url,
+            }
+            result = cluster.run(ROOT / "scripts" / "deploy.sh", **settings)
         assert result.returncode == 0, result.stderr
         (load,) = cluster.calls("kind")
         built = load["images"]

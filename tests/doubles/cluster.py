@@ -1,5 +1,5 @@
-"""The test side of the TEST DOUBLES in this folder: a cluster state for the kubectl double, an environment
-that puts the doubles first on PATH, and what the doubles recorded."""
+"""The test side of the TEST DOUBLES in this folder: a cluster state for the kubectl double (and a ready-made
+kind cluster), an environment that puts the doubles first on PATH, and what the doubles recorded."""
 
 import json
 import os
@@ -10,6 +10,21 @@ from pathlib import Path
 from devstack import ROOT
 
 DOUBLES = Path(__file__).resolve().parent
+# deploy.sh's own settings (see its --help). The tests pass "" for each one they leave unset, since an
+# empty value is an unset one for the script, so nothing leaks in from the environment running them.
+DEPLOY_SETTINGS = (
+    "CLUSTER",
+    "REGISTRY",
+    "INGRESS_CLASS",
+    "NAMESPACE",
+    "MYSQL_PASSWORD",
+    "DEMO_SECRET",
+    "BASE_URL",
+    "CONTAINER_ENGINE",
+    "BUILD_FLAGS",
+)
+PODS = [{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}", "ready": True} for n in range(3)]
+KIND_NODES = [{"name": "demo-control-plane", "provider_id": "kind://docker/demo/demo-control-plane"}]
 
 
 class DoubledCluster:
@@ -61,3 +76,19 @@ class DoubledCluster:
     def events(self, *verbs: str) -> list[tuple[str, str]]:
         """What the cluster did, in order: [("create", "Secret/mysql-secret"), ...]; only `verbs` if given."""
         return [(done, key) for done, key in self.state.get("events", []) if not verbs or done in verbs]
+
+
+def kind_cluster(workdir: Path, **state) -> DoubledCluster:
+    """A kind cluster named demo with a default IngressClass (nginx) and three ready Pods; `state` adds
+    to or overrides that."""
+    return DoubledCluster(
+        workdir,
+        **{
+            "pods": PODS,
+            "rollout_ok": True,
+            "ingress_address": "",
+            "nodes": KIND_NODES,
+            "ingress_classes": [{"name": "nginx", "default": True}],
+            **state,
+        },
+    )

@@ -16,40 +16,25 @@ import pytest
 import yaml
 
 from devstack import ROOT
-from doubles.cluster import DOUBLES, DoubledCluster
+from doubles.cluster import DEPLOY_SETTINGS, DOUBLES, KIND_NODES, PODS, DoubledCluster, kind_cluster
 from k8s.manifests import FILES, container, load
 
 SCRIPT = ROOT / "scripts" / "deploy.sh"
-PODS = [{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}", "ready": True} for n in range(3)]
 NODES = {
-    "kind": [{"name": "demo-control-plane", "provider_id": "kind://docker/demo/demo-control-plane"}],
+    "kind": KIND_NODES,
     "k3s": [{"name": "k3s-server", "kubelet": "v1.31.4+k3s1"}],
     "minikube": [{"name": "minikube", "labels": {"minikube.k8s.io/name": "dev"}}],
     "other": [{"name": "gke-pool-1-abcd", "provider_id": "gce://project/europe-west1-b/gke-pool-1-abcd"}],
 }
 IMAGE_ID = "sha256:" + "4f1e2d3c4b5a" + "0" * 52
-SETTINGS = ("CLUSTER", "REGISTRY", "INGRESS_CLASS", "NAMESPACE", "MYSQL_PASSWORD", "DEMO_SECRET", "BASE_URL")
-SETTINGS += ("CONTAINER_ENGINE", "BUILD_FLAGS")  # deploy.sh's own; an empty value is an unset one
 ORDER = ["Secret/mysql-secret", "Deployment/api-mysql", "Service/api-svc", "Ingress/api-ingress"]
 OWNER_LABEL = ("app.kubernetes.io/managed-by", "deploy.sh")
 
 
-def kind_cluster(workdir: Path) -> DoubledCluster:
-    """A kind cluster with a default IngressClass, three ready Pods, and kubectl warning on every call."""
-    return DoubledCluster(
-        workdir,
-        pods=PODS,
-        rollout_ok=True,
-        ingress_address="",
-        klog_warning=True,
-        nodes=NODES["kind"],
-        ingress_classes=[{"name": "nginx", "default": True}],
-    )
-
-
 @pytest.fixture
 def cluster(tmp_path) -> DoubledCluster:
-    return kind_cluster(tmp_path)
+    """The kind cluster, with kubectl printing a klog warning on every call (deploy.sh must cope)."""
+    return kind_cluster(tmp_path, klog_warning=True)
 
 
 @dataclass
@@ -64,7 +49,7 @@ def default_deploy(tmp_path_factory, api) -> DefaultDeploy:
     """One deploy with no settings on the kind cluster, for the tests that only read what it did (this
     module is one lane of the scheduler, so it runs once per run)."""
     committed = {name: (ROOT / name).read_bytes() for name in FILES.values()}
-    cluster = kind_cluster(tmp_path_factory.mktemp("default-deploy"))
+    cluster = kind_cluster(tmp_path_factory.mktemp("default-deploy"), klog_warning=True)
     return DefaultDeploy(cluster, deployed(cluster, api), committed)
 
 
@@ -76,7 +61,7 @@ def deployed_cluster(tmp_path, default_deploy) -> DoubledCluster:
 
 def run_deploy(cluster: DoubledCluster, *args: str, path: str | None = None, **settings: str):
     """deploy.sh with none of its settings but `settings` (an empty value is an unset one for it)."""
-    defaults = {"DOCKER_DOUBLE_IMAGE_ID": IMAGE_ID, **dict.fromkeys(SETTINGS, "")}
+    defaults = {"DOCKER_DOUBLE_IMAGE_ID": IMAGE_ID, **dict.fromkeys(DEPLOY_SETTINGS, "")}
     return cluster.run(SCRIPT, *args, path=path, **{**defaults, **settings})
 
 
