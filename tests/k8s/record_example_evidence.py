@@ -1,6 +1,6 @@
 """Records doc/example-evidence/: what scripts/capture-proof.sh writes, run against the test stand-ins.
 
-    .venv/bin/pytest -n 0 -p no:cacheprovider tests/k8s/record_example_evidence.py
+    .venv/bin/pytest tests/k8s/record_example_evidence.py
 
 pytest runs a file named on its command line whatever its name, and never collects this one on its own
 (it is not a test_*.py), so the committed example changes only when someone records it again.
@@ -25,7 +25,7 @@ from k8s.pods import Pod
 from support.http import wait_for_status
 
 EXAMPLE = ROOT / "doc" / "example-evidence"
-RECORD_COMMAND = ".venv/bin/pytest -n 0 -p no:cacheprovider tests/k8s/record_example_evidence.py"
+RECORD_COMMAND = ".venv/bin/pytest tests/k8s/record_example_evidence.py"
 WRITTEN_BY_HAND = {"README.md"}  # every other file of the example is capture-proof.sh's
 
 
