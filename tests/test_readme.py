@@ -43,6 +43,7 @@ FENCE = re.compile(r"^\s*```")
 DEPLOY_COMMAND = re.compile(r"^(\w+=\S*\s+)*(make deploy|kubectl apply|scripts/deploy\.sh)\b")
 WORD_BUDGET = 350
 FIRST_SCREEN_LINES = 60
+EXAM_SCREEN_LINES = 50
 
 
 def lines(markdown: str) -> list[tuple[bool, str]]:
@@ -324,6 +325,19 @@ def test_deploy_sh_accepts_the_documented_registry_and_password():
     (registry_rule,) = re.findall(r"matches \"\$\{REGISTRY\}\" '([^']+)'", script)
     assert re.fullmatch(registry_rule, "docker.io/learner")
     assert not set("'\"\\\n") & set("datascientest1234")  # the characters deploy.sh refuses
+
+
+def test_the_exam_section_fits_one_screen():
+    assert len(section(README, "Exam").splitlines()) <= EXAM_SCREEN_LINES
+
+
+def test_the_sample_pods_are_the_deployments():
+    (sample,) = [
+        block for block in code_blocks(section(README, "What success looks like")) if "READY" in block
+    ]
+    containers = len(MANIFESTS["Deployment"]["spec"]["template"]["spec"]["containers"])
+    ready = re.findall(rf"^api-mysql-\S+ +{containers}/{containers} +Running", sample, re.M)
+    assert len(ready) == MANIFESTS["Deployment"]["spec"]["replicas"]
 
 
 def test_the_sample_summary_rows_are_what_capture_proof_writes():
