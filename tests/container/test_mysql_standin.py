@@ -12,7 +12,7 @@ import yaml
 from devstack import ROOT
 from devstack.ports import free_port
 from devstack.wait import wait_until
-from k8s.manifests import container, load
+from k8s.manifests import container, env_value, load
 from support import podman
 from support.podman import MYSQL_STANDIN
 
@@ -116,14 +116,10 @@ def test_it_is_seeded_over_tcp_with_the_root_password(standin):
     assert "running /docker-entrypoint-initdb.d/10-users-seed.sql" in standin.logs()
 
 
-def environment(variables: list[dict]) -> dict[str, str]:
-    return {variable["name"]: variable.get("value") for variable in variables}
-
-
 def test_the_db_container_names_its_database_in_the_deployment_and_in_compose():
     # The real image's entrypoint creates MYSQL_DATABASE when it is missing; without it we would depend on
     # whatever the image was seeded with.
-    assert environment(DB["env"])["MYSQL_DATABASE"] == "Main"
+    assert env_value(DB, "MYSQL_DATABASE") == {"name": "MYSQL_DATABASE", "value": "Main"}
     assert COMPOSE_DB["environment"]["MYSQL_DATABASE"] == "Main"
 
 
