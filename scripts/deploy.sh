@@ -51,10 +51,10 @@ deploy (the default), against the cluster of kubectl's current context:
   3. builds api/ with docker (if its daemon answers) or podman, tagged with the image's own ID, so a
      code change gives a new tag and a new rollout, and an unchanged image changes nothing;
   4. makes the image available to the cluster:
-       k3s       `save` piped into `k3s ctr images import -` (with sudo unless root), only when the
-                 cluster's one node is this machine (its node name, or k3s's k3s.io/hostname annotation,
-                 is `uname -n`): a host `k3s ctr` would load this machine, not the node. On a k3s
-                 whose node is another machine, or with several nodes, it stops: use REGISTRY
+       k3s       `save` piped into `k3s ctr images import -` (with sudo unless root). That loads this
+                 machine's containerd, so only when the cluster's one node is this machine (the node's
+                 name or its k3s.io/hostname annotation is `uname -n`); a k3s whose node is another
+                 machine, or with several nodes, stops here: use REGISTRY
        k3d       `save` into an archive, then `k3d image import --cluster NAME` (every node of it)
        kind      `save` into an archive, then `kind load image-archive` (works with Docker's containerd
                  image store, where `kind load docker-image` fails)
@@ -217,7 +217,7 @@ how_to_install_a_controller() {
     k3s | k3d) printf '%s' "k3s ships Traefik (class traefik) unless it was started with --disable=traefik: start it without that flag" ;;
     kind) printf '%s' "install Traefik from its Helm chart with .github/kind/traefik-values.yaml (README: Deploy to a cluster), or run cloud-provider-kind (v0.9.0+, class cloud-provider-kind) next to the cluster" ;;
     minikube) printf '%s' "run: minikube addons enable ingress (class nginx)" ;;
-    *) printf '%s' "install an ingress controller, e.g. Traefik (https://doc.traefik.io/traefik/getting-started/install-traefik/)" ;;
+    *) printf '%s' "install an ingress controller, e.g. Traefik from its Helm chart (https://traefik.github.io/charts)" ;;
   esac
 }
 

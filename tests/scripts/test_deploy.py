@@ -102,7 +102,7 @@ def test_help_covers_every_kind_of_cluster_and_setting():
         "k3s ctr images import",
         "k3d image import",
         "k3d-NAME-server-0",
-        "is another machine",
+        "k3s.io/hostname",
     ):
         assert word in result.stdout
 
