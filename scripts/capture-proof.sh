@@ -18,12 +18,14 @@ readonly EVIDENCE_ROOT="${EVIDENCE_ROOT:-evidence}"
 readonly ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300s}"       # MySQL 8 initialises in 10-60 s; a slow pull adds more
 readonly REQUEST_TIMEOUT="${REQUEST_TIMEOUT:-10}"          # seconds, per HTTP request
 readonly KUBECTL_TIMEOUT="${KUBECTL_TIMEOUT:-30s}"         # per kubectl call to the API server
-readonly PORT_FORWARD_PORT="${PORT_FORWARD_PORT:-18080}"
-readonly PORT_FORWARD_WAIT="${PORT_FORWARD_WAIT:-10}"      # seconds for the port-forward to answer
+readonly PORT_FORWARD_PORT="${PORT_FORWARD_PORT:-0}"       # 0: kubectl picks a free one
+readonly PORT_FORWARD_WAIT="${PORT_FORWARD_WAIT:-10}"      # seconds for kubectl to say where it listens
 BASE_URL="${BASE_URL:-}"
 
 OUT=""                 # the evidence folder of this run
 PORT_FORWARD_PID=""
+FORWARD_URL=""         # where kubectl said the port-forward listens, once it said so
+NO_ADDRESS=""          # why the HTTP checks have nowhere to go, when they have not
 FAILED=0
 declare -a ROWS=()
 
@@ -38,14 +40,17 @@ Everything goes into a new folder evidence/<UTC timestamp>/ (a suffix is added i
 Checks (each is one row in SUMMARY.md; the exit code is 0 only if all pass):
   rollout     kubectl rollout status completes within ROLLOUT_TIMEOUT
   pods        REPLICAS Pods are Ready, each with CONTAINERS_PER_POD/CONTAINERS_PER_POD containers ready
-  endpoints   the Service has REPLICAS ready endpoints
+  endpoints   the Service's ready endpoints belong to REPLICAS distinct Pods (counted by targetRef, so a
+              dual-stack Service, with one EndpointSlice per IP family, counts each Pod once)
   status      GET /status answers 200 with body exactly 1
   users       GET /users answers 200 with a non-empty JSON list of {user_id, username, email}
   user_1      GET /users/1 answers 200 with user_id 1
 
 Where the HTTP checks go: BASE_URL if set; otherwise the Ingress address, if it answers; otherwise a
-`kubectl port-forward svc/SERVICE` that the script starts and always stops again. 10_base_url.txt
-records which was used, and why.
+`kubectl port-forward svc/SERVICE` that the script starts and always stops again, and only once kubectl
+has said where it listens ("Forwarding from ..."): the checks go to that address. A port-forward that
+does not come up (e.g. its port is taken) fails the HTTP checks with kubectl's own error, and no request
+is sent. 10_base_url.txt records which was used, and why; 10_port_forward.log what kubectl said.
 kubectl's own messages (warnings included) go to *.err files, never into the *.json files.
 On any failure it also saves `kubectl describe` output, both containers' logs of every Pod (and of
 their previous run, for crash loops) and the namespace's events.
@@ -55,7 +60,7 @@ Settings (environment variables, defaults from the manifests):
   NAMESPACE= (the current context's)  DEPLOYMENT=api-mysql  SELECTOR=app=api-mysql  SERVICE=api-svc
   SERVICE_PORT=8000  INGRESS=api-ingress  REPLICAS=3  CONTAINERS_PER_POD=2  EVIDENCE_ROOT=evidence
   BASE_URL=  ROLLOUT_TIMEOUT=300s  KUBECTL_TIMEOUT=30s  REQUEST_TIMEOUT=10 (seconds)
-  PORT_FORWARD_PORT=18080  PORT_FORWARD_WAIT=10 (seconds)
+  PORT_FORWARD_PORT=0 (0: a free port, chosen by kubectl)  PORT_FORWARD_WAIT=10 (seconds)
 
 Needs: kubectl (configured for the cluster), curl, jq.
 EOF
@@ -144,16 +149,19 @@ check_pods() {
 check_endpoints() {
   capture 03_service.txt kube get service "${SERVICE}" -o wide || true
   capture 04_endpointslices.txt kube get endpointslices -l "kubernetes.io/service-name=${SERVICE}" -o wide || true
-  local count
+  local pods
   if ! save_json 04_endpointslices get endpointslices -l "kubernetes.io/service-name=${SERVICE}" -o json; then
     record endpoints FAIL "kubectl get endpointslices failed (04_endpointslices.err)"
     return
   fi
-  count="$(jq '[.items[].endpoints[]? | select(.conditions.ready != false)] | length' "${OUT}/04_endpointslices.json")"
-  if [[ "${count}" == "${REPLICAS}" ]]; then
-    record endpoints PASS "service/${SERVICE} has ${count} ready endpoints"
+  # Pods, not addresses: a dual-stack Service lists every Pod once per IP family, in one slice each.
+  pods="$(jq '[.items[].endpoints[]? | select(.conditions.ready != false)
+      | .targetRef | select(.kind == "Pod") | "\(.namespace)/\(.name)"] | unique | length' \
+    "${OUT}/04_endpointslices.json")"
+  if [[ "${pods}" == "${REPLICAS}" ]]; then
+    record endpoints PASS "service/${SERVICE} has ready endpoints on ${pods} Pods"
   else
-    record endpoints FAIL "service/${SERVICE} has ${count:-0} ready endpoints, expected ${REPLICAS} (04_endpointslices.txt)"
+    record endpoints FAIL "service/${SERVICE} has ready endpoints on ${pods:-0} Pods, expected ${REPLICAS} (04_endpointslices.txt)"
   fi
 }
 
@@ -161,18 +169,40 @@ capture_ingress() {
   capture 05_ingress.txt kube get ingress "${INGRESS}" -o wide || true
 }
 
+# Starts kubectl port-forward and waits until it says where it listens (FORWARD_URL). Nothing is sent to
+# a port before that: another process may hold it, and its answers are not evidence.
 start_port_forward() {
-  kubectl --namespace "${NAMESPACE}" port-forward "svc/${SERVICE}" "${PORT_FORWARD_PORT}:${SERVICE_PORT}" \
+  local local_port=""
+  ((PORT_FORWARD_PORT == 0)) || local_port="${PORT_FORWARD_PORT}"
+  kubectl --namespace "${NAMESPACE}" port-forward "svc/${SERVICE}" "${local_port}:${SERVICE_PORT}" \
     >"${OUT}/10_port_forward.log" 2>&1 &
   PORT_FORWARD_PID=$!
-  wait_until "${PORT_FORWARD_WAIT}" "the port-forward to answer" port_forward_answers
+  wait_until "${PORT_FORWARD_WAIT}" "kubectl port-forward to listen" port_forward_listens
 }
 
-# 0 once the forward answers, 1 while it may still come up, 2 when its process has exited.
-port_forward_answers() {
-  curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${PORT_FORWARD_PORT}/status" && return 0
+# 0 once kubectl has printed its first "Forwarding from ADDRESS:PORT -> ..." line (FORWARD_URL is then
+# that address), 1 while it may still, 2 when its process has exited without one.
+port_forward_listens() {
+  local line
+  line="$(grep -m 1 -E '^Forwarding from (127\.0\.0\.1|\[::1\]):[0-9]+ -> ' "${OUT}/10_port_forward.log")" || true
+  if [[ -n "${line}" ]]; then
+    line="${line#Forwarding from }"
+    FORWARD_URL="http://${line%% -> *}"
+    return 0
+  fi
   kill -0 "${PORT_FORWARD_PID}" 2>/dev/null || return 2
   return 1
+}
+
+# Why the port-forward did not come up: kubectl's last line (its error), or that it said nothing in time.
+port_forward_failure() {
+  local said
+  said="$(grep -v '^[[:space:]]*$' "${OUT}/10_port_forward.log" | tail -n 1)" || true
+  if kill -0 "${PORT_FORWARD_PID}" 2>/dev/null; then
+    printf 'kubectl said nothing about listening within %ss%s' "${PORT_FORWARD_WAIT}" "${said:+ (last: ${said})}"
+  else
+    printf 'kubectl exited: %s' "${said:-without a message}"
+  fi
 }
 
 # answers URL: any HTTP answer counts (a 404 from a misrouted Ingress is evidence too); a refused or
@@ -196,6 +226,7 @@ choose_base_url() {
   else
     address="$(kube get ingress "${INGRESS}" \
       -o jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}' 2>/dev/null || true)"
+    [[ "${address}" != *:*:* ]] || address="[${address}]" # an IPv6 address, in a URL
     if [[ -z "${address}" ]]; then
       why="ingress/${INGRESS} has no address"
     elif curl_error="$(answers "http://${address}")"; then
@@ -208,15 +239,16 @@ choose_base_url() {
     if [[ -n "${BASE_URL}" ]]; then
       :
     elif start_port_forward; then
-      BASE_URL="http://127.0.0.1:${PORT_FORWARD_PORT}"
-      how="${why}: kubectl port-forward svc/${SERVICE} (pid ${PORT_FORWARD_PID})"
+      BASE_URL="${FORWARD_URL}"
+      how="${why}: kubectl port-forward svc/${SERVICE} (pid ${PORT_FORWARD_PID}), listening on ${FORWARD_URL#http://}"
     else
-      BASE_URL="http://127.0.0.1:${PORT_FORWARD_PORT}"
-      how="${why}, and the port-forward did not come up (10_port_forward.log)"
+      how="${why}, and kubectl port-forward svc/${SERVICE} did not come up: $(port_forward_failure) (10_port_forward.log)"
+      NO_ADDRESS="${how}"
+      stop_port_forward
     fi
   fi
-  printf '%s\n%s\n' "${BASE_URL}" "${how}" >"${OUT}/10_base_url.txt"
-  log "base URL ${BASE_URL} (${how})"
+  printf '%s\n%s\n' "${BASE_URL:-none}" "${how}" >"${OUT}/10_base_url.txt"
+  log "base URL ${BASE_URL:-none} (${how})"
 }
 
 # fetch NAME PATH: saves headers (first line: the HTTP status) and body; prints the status code, or
@@ -247,7 +279,14 @@ check_http() {
 }
 
 check_api() {
-  local code
+  local code check
+  if [[ -n "${NO_ADDRESS}" ]]; then
+    record status FAIL "GET /status not sent: ${NO_ADDRESS}"
+    for check in users user_1; do
+      record "${check}" FAIL "not sent: no address to send it to (see status)"
+    done
+    return
+  fi
   code="$(fetch 06_curl_status /status)"
   if [[ "${code}" == 200 && "$(cat "${OUT}/06_curl_status.json")" == 1 ]]; then
     record status PASS "GET /status: HTTP 200, body 1"
@@ -326,6 +365,10 @@ main() {
     exit 2
   fi
   require_tools kubectl curl jq
+  if [[ ! "${PORT_FORWARD_PORT}" =~ ^[0-9]+$ ]] || ((PORT_FORWARD_PORT > 65535)); then
+    err "PORT_FORWARD_PORT=${PORT_FORWARD_PORT} is not a port number (0: kubectl picks a free one)"
+    exit 2
+  fi
   [[ -n "${NAMESPACE}" ]] || NAMESPACE="$(context_namespace)"
   readonly NAMESPACE
   make_output_folder

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command from a clone to evidence on k3s, kind or minikube, or any cluster with a registry: builds the
+# One command from a clone to evidence on k3s, k3d, kind or minikube, or any cluster with a registry: builds the
 # API image, makes it available to the cluster kubectl points at, creates the Secret when there is none,
 # applies the manifests through a temporary kustomize overlay (the committed files never change), waits for
 # the rollout and runs scripts/capture-proof.sh. `deploy.sh undeploy` removes what it made. See --help.
@@ -44,14 +44,18 @@ usage() {
 Usage: scripts/deploy.sh [deploy | undeploy | --help]        (or: make deploy, make undeploy)
 
 deploy (the default), against the cluster of kubectl's current context:
-  1. finds out whether it is k3s, kind or minikube, from its nodes (CLUSTER=k3s|kind|minikube overrides);
+  1. finds out whether it is k3s, k3d, kind or minikube, from its nodes (CLUSTER=k3s|k3d|kind|minikube
+     overrides): k3d is k3s in containers, named k3d-NAME-server-0 (or a context named k3d-NAME);
   2. picks the Ingress class: INGRESS_CLASS, else the cluster's default IngressClass, else the only one;
      with none it stops and says how to install a controller on this kind of cluster;
   3. builds api/ with docker (if its daemon answers) or podman, tagged with the image's own ID, so a
      code change gives a new tag and a new rollout, and an unchanged image changes nothing;
   4. makes the image available to the cluster:
-       k3s       `save` piped into `k3s ctr images import -` (with sudo unless root); one node only:
-                 on a multi-node k3s use REGISTRY
+       k3s       `save` piped into `k3s ctr images import -` (with sudo unless root). That loads this
+                 machine's containerd, so only when the cluster's one node is this machine (the node's
+                 name or its k3s.io/hostname annotation is `uname -n`); a k3s whose node is another
+                 machine, or with several nodes, stops here: use REGISTRY
+       k3d       `save` into an archive, then `k3d image import --cluster NAME` (every node of it)
        kind      `save` into an archive, then `kind load image-archive` (works with Docker's containerd
                  image store, where `kind load docker-image` fails)
        minikube  `save` into an archive, then `minikube image load`
@@ -72,7 +76,7 @@ undeploy deletes the Ingress, the Service and the Deployment, in that order, and
 deploy created it (it carries the label app.kubernetes.io/managed-by=deploy.sh).
 
 Settings (environment variables):
-  CLUSTER=            k3s | kind | minikube (empty: detected)
+  CLUSTER=            k3s | k3d | kind | minikube (empty: detected)
   REGISTRY=           e.g. registry.example.com:5000/team: push there instead of loading into the nodes
   INGRESS_CLASS=      the IngressClass to use (empty: the default one, or the only one)
   NAMESPACE=          (empty: the current context's namespace)
@@ -85,7 +89,7 @@ Settings (environment variables):
   BASE_URL=           passed on to capture-proof.sh (where to send the HTTP checks)
 
 Needs: bash 4.4+, kubectl 1.27+ (kustomize sortOptions), jq, curl, docker or podman, and the
-cluster's own tool (k3s, kind or minikube) unless REGISTRY is set.
+cluster's own tool (k3s, k3d, kind or minikube) unless REGISTRY is set.
 EOF
 }
 
@@ -114,8 +118,8 @@ kubectl_error() { tail -n 1 "${WORKDIR}/kubectl.err" 2>/dev/null || true; }
 matches() { [[ "$1" =~ $2 ]]; }
 
 check_settings() {
-  matches "${CLUSTER}" '^(|k3s|kind|minikube)$' ||
-    die 2 "CLUSTER=${CLUSTER} is not one of k3s, kind, minikube (leave it empty to detect the cluster)"
+  matches "${CLUSTER}" '^(|k3s|k3d|kind|minikube)$' ||
+    die 2 "CLUSTER=${CLUSTER} is not one of k3s, k3d, kind, minikube (leave it empty to detect the cluster)"
   matches "${CONTAINER_ENGINE}" '^(|docker|podman)$' || die 2 "CONTAINER_ENGINE=${CONTAINER_ENGINE} is not docker or podman"
   matches "${DEMO_SECRET}" '^[01]$' || die 2 "DEMO_SECRET=${DEMO_SECRET} is not 0 or 1"
   matches "${INGRESS_CLASS}" '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$' ||
@@ -158,34 +162,62 @@ connect() {
 detect_cluster() {
   local how="CLUSTER"
   if [[ -z "${CLUSTER}" ]]; then
-    how="its nodes"
-    CLUSTER="$(jq -r '
-      if any(.items[]; .status.nodeInfo.kubeletVersion | test("\\+k3s")) then "k3s"
+    how="its nodes and context"
+    # k3d runs k3s in containers: its kubelets say +k3s too, so its node or context names tell it apart.
+    CLUSTER="$(jq -r --arg context "${CONTEXT}" '
+      if any(.items[]; .status.nodeInfo.kubeletVersion | test("\\+k3s")) then
+        if any(.items[]; .metadata.name | test("^k3d-.+-(server|agent)-[0-9]+$"))
+          or ($context | startswith("k3d-")) then "k3d" else "k3s" end
       elif any(.items[]; .metadata.labels | has("minikube.k8s.io/name")) then "minikube"
       elif any(.items[]; (.spec.providerID // "") | startswith("kind://")) then "kind"
       else "" end' "${WORKDIR}/nodes.json")"
   fi
   if [[ -z "${CLUSTER}" && -z "${REGISTRY}" ]]; then
-    die 2 "context ${CONTEXT} is not recognisably k3s, kind or minikube: set CLUSTER=k3s|kind|minikube," \
+    die 2 "context ${CONTEXT} is not recognisably k3s, k3d, kind or minikube: set CLUSTER=k3s|k3d|kind|minikube," \
       "or REGISTRY=host[:port][/path] to push the image to a registry the cluster can pull from"
   fi
   log "cluster: ${CLUSTER:-other} (from ${how})${REGISTRY:+; the image goes through ${REGISTRY}}"
   [[ -n "${REGISTRY}" ]] && return 0
+  [[ "${CLUSTER}" != k3s ]] || check_k3s_node_is_this_machine
   require_tools "${CLUSTER}"
-  local nodes
+}
+
+# `k3s ctr images import` loads the containerd of the machine it runs on: right only when the cluster's
+# one node is this machine. k3s names the node after the host (uname -n, lowercased) unless started with
+# --node-name, and records the host's name in the annotation k3s.io/hostname either way.
+check_k3s_node_is_this_machine() {
+  local nodes node host
   nodes="$(jq '.items | length' "${WORKDIR}/nodes.json")"
-  if [[ "${CLUSTER}" == k3s ]] && ((nodes > 1)); then
-    die 2 "this k3s cluster has ${nodes} nodes, and k3s ctr images import loads the image into this one" \
+  if ((nodes > 1)); then
+    die 2 "this k3s cluster has ${nodes} nodes, and k3s ctr images import loads the image into this machine" \
       "only: push it to a registry the nodes can pull from with REGISTRY=host[:port][/path]"
   fi
+  host="$(uname -n)"
+  node="$(jq -r --arg host "${host,,}" '.items[0] | .metadata.name as $name
+    | if [$name, (.metadata.annotations["k3s.io/hostname"] // "")] | map(ascii_downcase) | index($host)
+      then "" else $name end' "${WORKDIR}/nodes.json")"
+  if [[ -n "${node}" ]]; then
+    die 2 "the k3s node ${node} is not this machine (${host}), and k3s ctr images import here would load" \
+      "this machine's containerd, not the node's: push the image to a registry the node can pull from with" \
+      "REGISTRY=host[:port][/path], or run make deploy on the node itself"
+  fi
+}
+
+# The k3d cluster's name: from a node's name, k3d-NAME-server-0, else from the context k3d made, k3d-NAME.
+k3d_cluster_name() {
+  local name
+  name="$(jq -r 'first(.items[].metadata.name | capture("^k3d-(?<name>.+)-(server|agent)-[0-9]+$").name) // ""' \
+    "${WORKDIR}/nodes.json")"
+  [[ -n "${name}" || "${CONTEXT}" != k3d-* ]] || name="${CONTEXT#k3d-}"
+  printf '%s' "${name}"
 }
 
 how_to_install_a_controller() {
   case "${CLUSTER}" in
-    k3s) printf '%s' "k3s ships Traefik (class traefik) unless it was started with --disable=traefik: start it without that flag, or install ingress-nginx" ;;
-    kind) printf '%s' "run cloud-provider-kind (v0.9.0+, class cloud-provider-kind) next to the cluster, or install ingress-nginx for kind (README: Deploy to a cluster)" ;;
+    k3s | k3d) printf '%s' "k3s ships Traefik (class traefik) unless it was started with --disable=traefik: start it without that flag" ;;
+    kind) printf '%s' "install Traefik from its Helm chart with .github/kind/traefik-values.yaml (README: Deploy to a cluster), or run cloud-provider-kind (v0.9.0+, class cloud-provider-kind) next to the cluster" ;;
     minikube) printf '%s' "run: minikube addons enable ingress (class nginx)" ;;
-    *) printf '%s' "install an ingress controller, e.g. ingress-nginx (https://kubernetes.github.io/ingress-nginx/deploy/)" ;;
+    *) printf '%s' "install an ingress controller, e.g. Traefik from its Helm chart (https://traefik.github.io/charts)" ;;
   esac
 }
 
@@ -271,6 +303,11 @@ make_image_available() {
       "${ENGINE}" save -o "${archive}" "${IMAGE_REF}" >&2
       kind load image-archive "${archive}" ${name:+--name "${name}"} >&2 ||
         die 1 "kind load image-archive failed (output above)"
+      ;;
+    k3d)
+      name="$(k3d_cluster_name)"
+      "${ENGINE}" save -o "${archive}" "${IMAGE_REF}" >&2
+      k3d image import "${archive}" ${name:+--cluster "${name}"} >&2 || die 1 "k3d image import failed (output above)"
       ;;
     minikube)
       name="$(jq -r 'first(.items[].metadata.labels["minikube.k8s.io/name"] // empty)' "${WORKDIR}/nodes.json")"

@@ -1,6 +1,7 @@
 """api/Dockerfile, built unchanged on podman from the stand-in base, and run for real."""
 
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -49,10 +50,16 @@ def test_no_compiler_and_no_dev_package_in_the_runtime_image(images):
     assert dev_packages.strip() == ""
 
 
-def test_the_client_library_can_talk_to_mysql_8_accounts(images):
-    # MySQL 8 defaults to caching_sha2_password; libmariadb loads it as a plugin at connect time.
-    found = run_in_image("sh", "-c", "find / -name caching_sha2_password.so 2>/dev/null").stdout
-    assert "caching_sha2_password.so" in found
+def test_the_caching_sha2_password_plugin_links_openssls_libcrypto(images):
+    # MySQL 8 accounts default to caching_sha2_password, which libmariadb loads as a plugin at connect time.
+    # Over plain TCP its first login encrypts the password with the server's RSA key: a connector built with
+    # OpenSSL does that; one built with GnuTLS refuses with error 2061 ("RSA Encryption not supported").
+    found = run_in_image("sh", "-c", "find / -path '*libmariadb*' -name caching_sha2_password.so 2>/dev/null")
+    (plugin,) = found.stdout.split()
+    linked = run_in_image("ldd", plugin)
+    assert linked.returncode == 0, linked.stderr
+    assert re.search(r"^\s*libcrypto\.so\.\d+ => /\S+", linked.stdout, re.MULTILINE), linked.stdout
+    assert "gnutls" not in linked.stdout and "not found" not in linked.stdout
     assert run_in_image("python3", "-c", "import MySQLdb").returncode == 0
 
 

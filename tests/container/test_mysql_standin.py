@@ -12,7 +12,7 @@ import yaml
 from devstack import ROOT
 from devstack.ports import free_port
 from devstack.wait import wait_until
-from k8s.manifests import container, load
+from k8s.manifests import container, env_value, load
 from support import podman
 from support.podman import MYSQL_STANDIN
 
@@ -23,7 +23,8 @@ PASSWORD = "standin-pw@:/x"
 DB = container(load(), "db")
 # The Deployment's db probe and compose's db healthcheck, as committed.
 PROBE = DB["readinessProbe"]["exec"]["command"]
-HEALTHCHECK = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["db"]["healthcheck"]["test"]
+COMPOSE_DB = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["db"]
+HEALTHCHECK = COMPOSE_DB["healthcheck"]["test"]
 SOCKET_PING = ["sh", "-c", 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqladmin ping --user=root']
 
 
@@ -70,11 +71,17 @@ def start(images) -> Iterator[Callable[..., StandIn]]:
     """Start stand-in containers (detached, 3306 published on a free loopback port); removed afterwards."""
     started: list[str] = []
 
-    def run(*args: str, password: str | None = PASSWORD, mounts: tuple[str, ...] = ()) -> StandIn:
+    def run(
+        *args: str,
+        password: str | None = PASSWORD,
+        mounts: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> StandIn:
         standin = StandIn(f"mysql-standin-{secrets.token_hex(4)}", free_port())
         started.append(standin.name)
         options = ["-d", "--name", standin.name, "-p", f"127.0.0.1:{standin.port}:3306"]
         options += ["-e", f"MYSQL_ROOT_PASSWORD={password}"] if password is not None else []
+        options += [option for name, value in (env or {}).items() for option in ("-e", f"{name}={value}")]
         options += [option for mount in mounts for option in ("-v", mount)]
         podman.podman("run", *options, MYSQL_STANDIN, *args)
         return standin
@@ -107,6 +114,39 @@ def test_it_is_seeded_over_tcp_with_the_root_password(standin):
         connect(standin.port, "wrong")
     assert refused.value.args[0] == 1045  # access denied
     assert "running /docker-entrypoint-initdb.d/10-users-seed.sql" in standin.logs()
+
+
+def test_the_db_container_names_its_database_in_the_deployment_and_in_compose():
+    # The real image's entrypoint creates MYSQL_DATABASE when it is missing; without it we would depend on
+    # whatever the image was seeded with.
+    assert env_value(DB, "MYSQL_DATABASE") == {"name": "MYSQL_DATABASE", "value": "Main"}
+    assert COMPOSE_DB["environment"]["MYSQL_DATABASE"] == "Main"
+
+
+def test_MYSQL_DATABASE_is_created_when_missing_and_init_files_run_in_it(start, tmp_path):
+    # As docker-library/mysql 8.0's entrypoint: "Creating database NAME", then every *.sql (and what a
+    # sourced *.sh sends through docker_process_sql) runs with that database selected.
+    init = {
+        "20-no-use.sql": "CREATE TABLE from_sql (id INT);\n",
+        "30-sourced.sh": 'docker_process_sql <<<"CREATE TABLE from_sourced_sh (id INT);"\n',
+    }
+    mounts = []
+    for name, text in init.items():
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o644)
+        mounts.append(f"{tmp_path / name}:/docker-entrypoint-initdb.d/{name}:ro")
+    running = start(mounts=tuple(mounts), env={"MYSQL_DATABASE": "Shop"})
+    with wait_for_server(running.port) as connection:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'Shop' ORDER BY TABLE_NAME"
+        )
+        assert cursor.fetchall() == (("from_sourced_sh",), ("from_sql",))
+        cursor.execute("SELECT COUNT(*) FROM Main.Users")  # the seed names its own database
+        assert cursor.fetchone() == (100,)
+    logs = running.logs()
+    assert "Creating database Shop" in logs
+    assert logs.index("Creating database Shop") < logs.index("20-no-use.sql")
 
 
 def test_root_over_loopback_needs_the_password_as_in_the_official_image(standin):

@@ -1,5 +1,6 @@
-"""Image archives for the TEST DOUBLES of the tools that load or save images (docker, kind, k3s, minikube):
-reading the names in the archives that `docker save` and `podman save` write, and writing a minimal one.
+"""Image archives for the TEST DOUBLES of the tools that load or save images (docker, kind, k3s, k3d,
+minikube): reading the names in the archives that `docker save` and `podman save` write, and writing a
+minimal one.
 """
 
 import io

@@ -1,6 +1,6 @@
-"""Shared by the TEST DOUBLES in this folder (kubectl, docker, kind, k3s, minikube): the call log that the
-tests read, and how a double reports a call it refuses. Kept to json, os and sys: every double imports it at
-start-up, many times a test.
+"""Shared by the TEST DOUBLES in this folder (kubectl, docker, kind, k3s, k3d, minikube): the call log that
+the tests read, and how a double reports a call it refuses. Kept to json, os and sys: every double imports
+it at start-up, many times a test.
 
 Every call is appended to the file named by DOUBLES_LOG as one JSON object per line:
   {"tool": "kind", "args": ["load", "image-archive", ...], ...details}

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ def cluster(tmp_path) -> DoubledCluster:
 
 def run_capture(cluster: DoubledCluster, path: str | None = None, **settings: str):
     """Run the script with the doubles first on PATH; returns (result, evidence folders)."""
-    result = cluster.run(SCRIPT, path=path, **{"PORT_FORWARD_PORT": str(free_port()), **settings})
+    result = cluster.run(SCRIPT, path=path, **settings)
     evidence = cluster.state_file.parent / "evidence"
     return result, sorted(evidence.iterdir()) if evidence.exists() else []
 
@@ -60,6 +61,50 @@ def summary_rows(folder: Path) -> dict[str, str]:
 
 def all_passed(result: subprocess.CompletedProcess, folder: Path) -> bool:
     return result.returncode == 0 and summary_rows(folder) == dict.fromkeys(CHECKS, "PASS")
+
+
+class OtherServer(ThreadingHTTPServer):
+    """Another process's HTTP server on a loopback port, answering every GET as the API would; it counts
+    the requests it gets."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.server.requests += 1
+            body = b"1" if self.path == "/status" else b'[{"user_id":1,"username":"x","email":"y"}]'
+            if self.path == "/users/1":
+                body = b'{"user_id":1,"username":"x","email":"y"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    def __init__(self, host: str, port: int = 0):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.requests = 0
+        super().__init__((host, port), self.Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+@pytest.fixture
+def other_server():
+    """Start OtherServers; all are shut down afterwards."""
+    started: list[OtherServer] = []
+
+    def start(host: str, port: int = 0) -> OtherServer:
+        started.append(OtherServer(host, port))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
 
 
 class BrokenApi(ThreadingHTTPServer):
@@ -208,26 +253,92 @@ def test_cluster_side_failures_are_reported(cluster, api):
         "user_1": "PASS",
     }
     text = (folder / "SUMMARY.md").read_text()
-    assert "2/3 Pods Ready" in text and "2 ready endpoints, expected 3" in text
+    assert "2/3 Pods Ready" in text and "ready endpoints on 2 Pods, expected 3" in text
     assert "Readiness probe failed" in (folder / "93_events.txt").read_text()
 
 
-def forwards_on(port: int) -> list[str]:
+def forwards_of(cluster: DoubledCluster) -> list[str]:
+    """The port-forward processes of this test's cluster double that are still running."""
     found = subprocess.run(
-        ["pgrep", "-f", f"port-forward svc/api-svc {port}:"], capture_output=True, text=True
+        ["pgrep", "-f", "kubectl .*port-forward svc/api-svc"], capture_output=True, text=True
     )
-    return found.stdout.split()
+    return [pid for pid in found.stdout.split() if str(cluster.state_file) in environment_of(pid)]
 
 
-def test_without_an_ingress_address_it_port_forwards_and_stops_the_forward(cluster, api):
+def environment_of(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_without_an_ingress_address_it_port_forwards_on_a_port_kubectl_picks_and_stops_it(cluster, api):
     cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
-    local_port = free_port()
-    result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(local_port))
+    result, (folder,) = run_capture(cluster)
     assert result.returncode == 0, result.stderr + (folder / "SUMMARY.md").read_text()
-    how = (folder / "10_base_url.txt").read_text().splitlines()[1]
+    url, how = (folder / "10_base_url.txt").read_text().splitlines()
     assert how.startswith("ingress/api-ingress has no address: kubectl port-forward svc/api-svc")
-    assert any("port-forward" in call["args"] for call in cluster.calls("kubectl"))
-    assert forwards_on(local_port) == []
+    (forward,) = [call["args"] for call in cluster.calls("kubectl") if "port-forward" in call["args"]]
+    assert forward[-1] == ":8000"  # kubectl chooses a free local port
+    said = (folder / "10_port_forward.log").read_text()
+    assert f"Forwarding from {url.removeprefix('http://')} -> 8000" in said  # the port kubectl reported
+    assert forwards_of(cluster) == []
+
+
+def test_a_taken_port_forward_port_fails_naming_kubectls_error_and_sends_nothing(cluster, api, other_server):
+    # The port is taken on both loopback addresses by another HTTP server that answers like the API;
+    # kubectl cannot listen, so nothing may be sent to that port and nothing it says may be recorded.
+    ipv4 = other_server("127.0.0.1")
+    ipv6 = other_server("::1", ipv4.port)
+    cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
+    result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(ipv4.port))
+    assert result.returncode == 1
+    rows = summary_rows(folder)
+    assert [rows[check] for check in ("status", "users", "user_1")] == ["FAIL"] * 3
+    summary = (folder / "SUMMARY.md").read_text()
+    assert "did not come up: kubectl exited: error: unable to listen on any of the requested ports" in summary
+    assert ipv4.requests == ipv6.requests == 0
+    assert not list(folder.glob("0[678]_curl_*"))
+    assert (folder / "10_base_url.txt").read_text().splitlines()[0] == "none"
+    assert forwards_of(cluster) == []
+
+
+def test_with_only_the_ipv4_port_taken_the_checks_go_where_kubectl_listens(cluster, api, other_server):
+    # kubectl then listens on [::1] only; 127.0.0.1 on the same port is another process.
+    other = other_server("127.0.0.1")
+    cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
+    result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(other.port))
+    assert all_passed(result, folder), result.stderr + (folder / "SUMMARY.md").read_text()
+    assert (folder / "10_base_url.txt").read_text().splitlines()[0] == f"http://[::1]:{other.port}"
+    assert other.requests == 0
+    assert len(json.loads((folder / "07_curl_users.json").read_text())) == 100  # the real API's users
+
+
+def test_a_port_forward_that_never_listens_fails_within_its_wait_and_is_stopped(cluster):
+    cluster.update(port_forward_hangs=True)  # e.g. an API server that never answers kubectl
+    result, (folder,) = run_capture(cluster, PORT_FORWARD_WAIT="1")
+    assert result.returncode == 1
+    assert "kubectl said nothing about listening within 1s" in (folder / "SUMMARY.md").read_text()
+    assert not list(folder.glob("0[678]_curl_*"))
+    assert forwards_of(cluster) == []
+
+
+def test_a_dual_stack_service_counts_each_pod_once(cluster, api):
+    # One EndpointSlice per IP family: 6 addresses, 3 Pods.
+    cluster.update(ip_families=["IPv4", "IPv6"])
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
+    assert all_passed(result, folder), result.stderr + (folder / "SUMMARY.md").read_text()
+    slices = json.loads((folder / "04_endpointslices.json").read_text())["items"]
+    assert [s["addressType"] for s in slices] == ["IPv4", "IPv6"]
+    assert sum(len(s["endpoints"]) for s in slices) == 6
+    assert "ready endpoints on 3 Pods" in (folder / "SUMMARY.md").read_text()
+
+
+def test_a_dual_stack_service_with_a_pod_not_ready_fails(cluster, api):
+    cluster.update(ip_families=["IPv4", "IPv6"], pods=[*PODS[:2], {**PODS[2], "ready": False}])
+    result, (folder,) = run_capture(cluster, BASE_URL=api.base_url)
+    assert result.returncode == 1 and summary_rows(folder)["endpoints"] == "FAIL"
+    assert "ready endpoints on 2 Pods, expected 3" in (folder / "SUMMARY.md").read_text()
 
 
 def test_with_an_ingress_address_that_answers_it_uses_it(cluster, api):

@@ -1,10 +1,11 @@
 """scripts/deploy.sh (make deploy / make undeploy) against the TEST DOUBLES of tests/doubles: kubectl and the
-cluster behind it, docker, kind, k3s and minikube. kustomize runs for real (the real kubectl renders the
+cluster behind it, docker, kind, k3s, k3d and minikube. kustomize runs for real (the real kubectl renders the
 overlay), and capture-proof.sh runs for real against the real API. The image build itself runs for real with
 podman in tests/container/test_deploy_build.py."""
 
 import copy
 import hashlib
+import os
 import secrets
 import shutil
 import subprocess
@@ -20,9 +21,13 @@ from doubles.cluster import DEPLOY_SETTINGS, DOUBLES, KIND_NODES, PODS, DoubledC
 from k8s.manifests import FILES, container, load
 
 SCRIPT = ROOT / "scripts" / "deploy.sh"
+THIS_MACHINE = os.uname().nodename  # what deploy.sh compares a k3s node with (uname -n)
+K3S = "v1.35.8+k3s1"
 NODES = {
     "kind": KIND_NODES,
-    "k3s": [{"name": "k3s-server", "kubelet": "v1.31.4+k3s1"}],
+    # k3s names its node after the host, lowercased.
+    "k3s": [{"name": THIS_MACHINE.lower(), "kubelet": K3S}],
+    "k3d": [{"name": f"k3d-demo-{role}-0", "kubelet": K3S} for role in ("server", "agent")],
     "minikube": [{"name": "minikube", "labels": {"minikube.k8s.io/name": "dev"}}],
     "other": [{"name": "gke-pool-1-abcd", "provider_id": "gce://project/europe-west1-b/gke-pool-1-abcd"}],
 }
@@ -95,6 +100,9 @@ def test_help_covers_every_kind_of_cluster_and_setting():
         "undeploy",
         "kind load image-archive",
         "k3s ctr images import",
+        "k3d image import",
+        "k3d-NAME-server-0",
+        "k3s.io/hostname",
     ):
         assert word in result.stdout
 
@@ -161,9 +169,10 @@ def test_the_ingress_class(cluster, api, classes, settings, chosen):
     ("kind", "settings", "advice"),
     [
         ("k3s", {}, "--disable=traefik"),
-        ("kind", {}, "cloud-provider-kind"),
+        ("k3d", {}, "--disable=traefik"),
+        ("kind", {}, "traefik-values.yaml"),
         ("minikube", {}, "minikube addons enable ingress"),
-        ("other", {"REGISTRY": "registry.example.com:5000/team"}, "ingress-nginx"),
+        ("other", {"REGISTRY": "registry.example.com:5000/team"}, "Traefik"),
     ],
 )
 def test_no_ingress_class_stops_with_how_to_install_a_controller(cluster, kind, settings, advice):
@@ -269,7 +278,7 @@ def test_a_password_the_mysql_entrypoint_cannot_take_is_refused(cluster, charact
 
 
 def loads(cluster: DoubledCluster) -> list[dict]:
-    return [call for call in cluster.calls() if call["tool"] in ("kind", "k3s", "minikube")]
+    return [call for call in cluster.calls() if call["tool"] in ("kind", "k3s", "k3d", "minikube")]
 
 
 def assert_loaded_once(cluster: DoubledCluster, tool: str, words: list[str]) -> None:
@@ -287,16 +296,63 @@ def test_on_kind_the_image_is_loaded_with_kind_load_image_archive(default_deploy
     ("nodes", "settings", "tool", "words"),
     [
         ("k3s", {}, "k3s", ["ctr", "images", "import", "-"]),
+        ("k3d", {}, "k3d", ["image", "import", "--cluster", "demo"]),
         ("minikube", {}, "minikube", ["-p", "dev", "image", "load"]),
         ("kind", {"CLUSTER": "minikube"}, "minikube", ["image", "load"]),
         ("other", {"CLUSTER": "kind"}, "kind", ["load", "image-archive", "--name", "user-api"]),
     ],
-    ids=["k3s", "minikube", "CLUSTER overrides the nodes", "kind's name from the context"],
+    ids=["k3s", "k3d", "minikube", "CLUSTER overrides the nodes", "kind's name from the context"],
 )
 def test_the_image_is_loaded_the_way_the_cluster_needs(cluster, api, nodes, settings, tool, words):
     cluster.update(nodes=NODES[nodes])
     deployed(cluster, api, **settings)
     assert_loaded_once(cluster, tool, words)
+
+
+def test_k3d_is_told_from_k3s_by_its_context_when_its_nodes_are_renamed(cluster, api):
+    # k3s in k3d's containers: the kubelet says +k3s, and only the context k3d made says k3d.
+    cluster.update(context="k3d-dev", nodes=[{"name": "dev-node", "kubelet": K3S}])
+    result = deployed(cluster, api)
+    assert "cluster: k3d (from its nodes and context)" in result.stderr
+    assert_loaded_once(cluster, "k3d", ["image", "import", "--cluster", "dev"])
+
+
+def test_on_k3d_no_host_k3s_is_needed_and_a_missing_k3d_is_named(cluster, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kubectl", "docker", "k3s", "kind", "minikube"):  # every double but k3d
+        (bin_dir / tool).symlink_to(DOUBLES / tool)
+    cluster.update(nodes=NODES["k3d"])
+    path = f"{bin_dir}:{cluster.env()['PATH'].split(':', 1)[1]}"
+    result = run_deploy(cluster, path=path)
+    assert result.returncode == 2
+    assert "missing required tool(s): k3d" in error_lines(result)[0]
+    assert loads(cluster) == [] and cluster.calls("docker") == []
+
+
+def test_a_k3s_node_named_otherwise_on_this_machine_is_found_by_k3s_hostname_annotation(cluster, api):
+    # k3s started with --node-name keeps the host's name in this annotation.
+    node = {"name": "exam-node", "kubelet": K3S, "annotations": {"k3s.io/hostname": THIS_MACHINE}}
+    cluster.update(nodes=[node])
+    deployed(cluster, api)
+    assert_loaded_once(cluster, "k3s", ["ctr", "images", "import", "-"])
+
+
+@pytest.mark.parametrize("settings", [{}, {"CLUSTER": "k3s"}], ids=["detected", "CLUSTER=k3s"])
+def test_a_k3s_whose_node_is_another_machine_stops_and_names_REGISTRY(cluster, settings):
+    other = f"{THIS_MACHINE}-not".lower()
+    cluster.update(nodes=[{"name": other, "kubelet": K3S, "annotations": {"k3s.io/hostname": other}}])
+    result = run_deploy(cluster, **settings)
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert f"the k3s node {other} is not this machine ({THIS_MACHINE})" in line and "REGISTRY=" in line
+    assert loads(cluster) == [] and cluster.calls("docker") == []  # no host `k3s ctr`, nothing built
+
+
+def test_a_k3s_whose_node_is_another_machine_deploys_through_a_registry(cluster, api):
+    cluster.update(nodes=[{"name": "k3s-on-a-vm", "kubelet": K3S}])
+    deployed(cluster, api, REGISTRY="registry.example.com:5000/team")
+    assert loads(cluster) == [] and api_image(cluster).startswith("registry.example.com:5000/team/")
 
 
 def test_with_a_registry_the_image_is_pushed_and_pulled_from_there(cluster, api):
@@ -308,7 +364,7 @@ def test_with_a_registry_the_image_is_pushed_and_pulled_from_there(cluster, api)
 
 
 def test_a_multi_node_k3s_without_a_registry_is_refused(cluster):
-    cluster.update(nodes=[*NODES["k3s"], {"name": "k3s-agent", "kubelet": "v1.31.4+k3s1"}])
+    cluster.update(nodes=[*NODES["k3s"], {"name": "k3s-agent", "kubelet": K3S}])
     result = run_deploy(cluster)
     (line,) = error_lines(result)
     assert result.returncode == 2 and "2 nodes" in line and "REGISTRY=" in line
@@ -361,7 +417,7 @@ def test_undeploy_leaves_a_secret_it_did_not_create(cluster):
 @pytest.mark.parametrize(
     ("state", "settings", "status", "message"),
     [
-        ({}, {"CLUSTER": "openshift"}, 2, "CLUSTER=openshift is not one of k3s, kind, minikube"),
+        ({}, {"CLUSTER": "openshift"}, 2, "CLUSTER=openshift is not one of k3s, k3d, kind, minikube"),
         ({}, {"REGISTRY": "not a registry"}, 2, "REGISTRY=not a registry is not a registry host"),
         ({"context": ""}, {}, 2, "kubectl has no current context"),
         (
@@ -370,7 +426,7 @@ def test_undeploy_leaves_a_secret_it_did_not_create(cluster):
             1,
             "kubectl cannot reach the cluster of context kind-user-api: The connection",
         ),
-        ({"nodes": NODES["other"]}, {}, 2, "is not recognisably k3s, kind or minikube: set CLUSTER"),
+        ({"nodes": NODES["other"]}, {}, 2, "is not recognisably k3s, k3d, kind or minikube: set CLUSTER"),
     ],
     ids=["unknown CLUSTER", "bad REGISTRY", "no context", "API server down", "unknown cluster"],
 )
@@ -403,7 +459,7 @@ def test_missing_tools_are_named(cluster, tmp_path):
 def test_a_missing_cluster_tool_is_named(cluster, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("kubectl", "docker", "k3s", "minikube"):  # every double but kind
+    for tool in ("kubectl", "docker", "k3s", "k3d", "minikube"):  # every double but kind
         (bin_dir / tool).symlink_to(DOUBLES / tool)
     path = f"{bin_dir}:{cluster.env()['PATH'].split(':', 1)[1]}"
     result = run_deploy(cluster, path=path)

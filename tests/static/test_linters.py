@@ -6,7 +6,14 @@ from devstack import ROOT
 from support.tools import run_tool
 
 DOCKERFILES = [ROOT / "api" / "Dockerfile", *ROOT.glob("tests/standins/*/Containerfile")]
-SHELL_SCRIPTS = sorted({*ROOT.glob("scripts/**/*.sh"), *ROOT.glob("tests/**/*.sh"), ROOT / ".ci" / "run"})
+SHELL_SCRIPTS = sorted(
+    {
+        *ROOT.glob("scripts/**/*.sh"),
+        *ROOT.glob("tests/**/*.sh"),
+        *ROOT.glob(".github/**/*.sh"),
+        ROOT / ".ci" / "run",
+    }
+)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.relative_to(ROOT)))

@@ -3,8 +3,10 @@
 # written from the facts of docker-library/mysql's 8.0 docker-entrypoint.sh, including its flaws:
 # - arguments that start with "-" mean "mysqld with these options"; any other command runs as given;
 # - on an empty datadir: initialise, start a temporary server on the Unix socket only, set the root
-#   password for root@localhost and root@'%', run /docker-entrypoint-initdb.d/*, stop the temporary
-#   server, then start the real one on port 3306 (every interface unless the options say otherwise);
+#   password for root@localhost and root@'%', create MYSQL_DATABASE if set and missing, run
+#   /docker-entrypoint-initdb.d/* (SQL in MYSQL_DATABASE when set; sourced scripts get docker_process_sql),
+#   stop the temporary server, then start the real one on port 3306 (every interface unless the options
+#   say otherwise);
 # - MYSQL_ROOT_PASSWORD is pasted unescaped into SQL (IDENTIFIED BY '...') and into a client option
 #   file (password="...") that every later step, the temporary server's shutdown included, logs in with.
 #   So a ' breaks initialisation, a \ makes the server store another password than the one given, and a
@@ -81,13 +83,26 @@ GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
 SQL
 }
 
-run_init_files() {
-  local database=()
+# SQL on standard input, as root over the socket, as the official docker_process_sql runs it: in
+# MYSQL_DATABASE when that is set (a --database given here comes later, so it wins). Init scripts that
+# are sourced call it too.
+docker_process_sql() {
   if [[ -n "${MYSQL_DATABASE:-}" ]]; then
-    log "Creating database ${MYSQL_DATABASE}"
-    client <<<"CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}\`;"
-    database=("--database=${MYSQL_DATABASE}")
+    set -- "--database=${MYSQL_DATABASE}" "$@"
   fi
+  client --comments "$@"
+}
+
+# As the official entrypoint: named unescaped inside backticks, created only if missing.
+create_database() {
+  [[ -n "${MYSQL_DATABASE:-}" ]] || return 0
+  log "Creating database ${MYSQL_DATABASE}"
+  docker_process_sql --database=mysql <<<"CREATE DATABASE IF NOT EXISTS \`${MYSQL_DATABASE}\` ;"
+}
+
+run_init_files() {
+  # shellcheck disable=SC2034 # "${mysql[@]}": what sourced init scripts may still call, as in the official one
+  mysql=(docker_process_sql)
   local file
   for file in "${INIT_DIR}"/*; do
     case "${file}" in
@@ -98,7 +113,8 @@ run_init_files() {
           log "sourcing ${file}"; # shellcheck source=/dev/null
           source "${file}"
         fi ;;
-      *.sql) log "running ${file}"; client "${database[@]}" <"${file}" ;;
+      *.sql) log "running ${file}"; docker_process_sql <"${file}" ;;
+      *.sql.gz) log "running ${file}"; gunzip -c "${file}" | docker_process_sql ;;
       *) log "ignoring ${file}" ;;
     esac
   done
@@ -116,6 +132,7 @@ initialise() {
   log "Starting temporary server"
   start_temporary_server
   set_root_password
+  create_database
   run_init_files
   log "Stopping temporary server"
   mariadb-admin --defaults-extra-file=<(root_option_file) --user=root --socket="${SOCKET}" shutdown ||
