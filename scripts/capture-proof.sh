@@ -90,9 +90,12 @@ record() {
 
 # capture FILE COMMAND...: saves the command line, its output and its exit status; never aborts the run.
 capture() {
-  local file="${OUT}/$1" status=0
+  local file="${OUT}/$1" status=0 shown
   shift
-  { printf '$ %s\n' "$*"; "$@" 2>&1 || status=$?; } >"${file}"
+  shown="$*"
+  # kube is this script's kubectl wrapper: show the command a reader would type instead.
+  [[ "$1" == kube ]] && shown="kubectl --namespace ${NAMESPACE} ${*:2}"
+  { printf '$ %s\n' "${shown}"; "$@" 2>&1 || status=$?; } >"${file}"
   printf '[exit status %s]\n' "${status}" >>"${file}"
   return "${status}"
 }

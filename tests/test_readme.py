@@ -454,3 +454,11 @@ def test_the_test_guide_names_every_lane_marker_and_example():
         assert re.search(rf"^(async )?def {test}\(", (ROOT / path).read_text(), re.M), f"{path}::{test}"
     for path in re.findall(r"`((?:tests|scripts)/[\w./-]+)`", guide):
         assert (ROOT / path).exists(), path
+
+
+def test_the_runbook_installs_traefik_on_kind_as_the_ci_workflow_does():
+    def one_line(text: str) -> str:
+        return " ".join(text.replace("\\\n", " ").split())
+
+    (helm,) = re.findall(r"^helm upgrade --install traefik .*\\\n.*$", section(RUNBOOK, "kind"), re.M)
+    assert one_line(helm) in one_line((ROOT / ".github" / "workflows" / "ci.yml").read_text())
