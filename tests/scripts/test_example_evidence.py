@@ -53,8 +53,7 @@ def test_the_example_says_it_is_not_from_a_cluster_and_how_to_record_it():
 
 def test_each_recorded_command_is_one_a_reader_can_type(fresh):
     # Learners copy these lines: they must name kubectl, not the script's internal wrapper.
-    commands = [
-        line for path in fresh.glob("*.txt") for line in path.read_text().splitlines() if line.startswith("$ ")
-    ]
+    lines = [line for path in fresh.glob("*.txt") for line in path.read_text().splitlines()]
+    commands = [line for line in lines if line.startswith("$ ")]
     assert commands
     assert [line for line in commands if not line.startswith("$ kubectl ")] == []
