@@ -215,7 +215,7 @@ k3d_cluster_name() {
 how_to_install_a_controller() {
   case "${CLUSTER}" in
     k3s | k3d) printf '%s' "k3s ships Traefik (class traefik) unless it was started with --disable=traefik: start it without that flag" ;;
-    kind) printf '%s' "install Traefik from its Helm chart with .github/kind/traefik-values.yaml (README: Deploy to a cluster), or run cloud-provider-kind (v0.9.0+, class cloud-provider-kind) next to the cluster" ;;
+    kind) printf '%s' "install Traefik from its Helm chart with .github/kind/traefik-values.yaml (doc/RUNBOOK.md, kind), or run cloud-provider-kind (v0.9.0+, class cloud-provider-kind) next to the cluster" ;;
     minikube) printf '%s' "run: minikube addons enable ingress (class nginx)" ;;
     *) printf '%s' "install an ingress controller, e.g. Traefik from its Helm chart (https://traefik.github.io/charts)" ;;
   esac
@@ -335,6 +335,11 @@ ensure_secret() {
     die 1 "kubectl cannot read secret/${SECRET}: $(kubectl_error)"
   if [[ -s "${existing}" ]]; then
     log "secret/${SECRET} exists: kept as it is"
+    if ((PASSWORD_GIVEN)); then
+      # An earlier `kubectl apply` may have made it from the demo file: say so rather than pass silently.
+      err "MYSQL_PASSWORD was not used: secret/${SECRET} already exists. To use it, run"
+      err "  kubectl delete secret ${SECRET}, then this again, then kubectl rollout restart deployment/${DEPLOYMENT}"
+    fi
     return 0
   fi
   if ((DEMO_SECRET)); then

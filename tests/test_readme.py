@@ -159,6 +159,7 @@ def test_the_prerequisites_come_first_and_match_the_deployment():
         f"{requested}Mi",  # per Pod; a rollout runs a 4th
         "kubectl",
         "docker or podman",
+        "make, jq and curl",  # what make deploy runs besides kubectl
         "ingress controller",
         "/etc/rancher/k3s/k3s.yaml",
         "--write-kubeconfig-mode",

@@ -256,6 +256,9 @@ def test_an_existing_secret_is_never_overwritten(cluster, api):
     assert stored(cluster, "Secret/mysql-secret") == existing
     assert "Secret/mysql-secret" not in [key for _, key in cluster.events()]
     assert "secret/mysql-secret exists: kept as it is" in result.stderr
+    # The password given is not silently dropped: the output says so and how to use it.
+    assert "MYSQL_PASSWORD was not used: secret/mysql-secret already exists" in result.stderr
+    assert "kubectl delete secret mysql-secret" in result.stderr
 
 
 def test_DEMO_SECRET_applies_the_demo_file(cluster, api):
