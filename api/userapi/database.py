@@ -147,67 +147,62 @@ def connect_arguments(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _length_encoded(payload: memoryview, position: int) -> tuple[int, int]:
+def _length_encoded(data: bytearray, position: int) -> tuple[int, int]:
     """A length-encoded integer at position, and the position after it."""
-    first = payload[position]
+    first = data[position]
     if first < 0xFB:
         return first, position + 1
     width = LENGTH_WIDTHS[first]
-    return int.from_bytes(payload[position + 1 : position + 1 + width], "little"), position + 1 + width
+    return int.from_bytes(data[position + 1 : position + 1 + width], "little"), position + 1 + width
 
 
-def _ok_status(payload: memoryview) -> int:
-    """The status flags of an OK packet: after the header byte, affected rows and last insert id."""
-    _, position = _length_encoded(payload, 1)
-    _, position = _length_encoded(payload, position)
-    return payload[position] | payload[position + 1] << 8
+def _ok_status(data: bytearray, start: int) -> int:
+    """The status flags of the OK packet at start: after its header, affected rows and last insert id."""
+    _, position = _length_encoded(data, start + 1)
+    _, position = _length_encoded(data, position)
+    return data[position] | data[position + 1] << 8
 
 
-def answer_is_complete(data: memoryview, deprecate_eof: bool) -> bool:
-    """Whether `data` holds the whole answer to one query (text protocol), with no further result set.
+def answer_is_complete(data: bytearray, end: int, deprecate_eof: bool) -> bool:
+    """Whether data[:end] holds the whole answer to one query (text protocol), and no further result set.
 
     True means the driver can read it without waiting. Anything unusual (a continued 16 MB packet, a
-    LOCAL INFILE request, more results announced) is False: a worker thread then reads it, which is always
-    correct, only slower.
+    LOCAL INFILE request, more results announced, a malformed packet) is False: a worker thread then
+    reads it, which is always correct, only slower.
     """
     try:
-        return _walk(data, deprecate_eof)
-    except (IndexError, KeyError):  # malformed: the driver, on a thread, will say so
+        return _walk(data, end, deprecate_eof)
+    except (IndexError, KeyError):
         return False
 
 
-def _walk(data: memoryview, deprecate_eof: bool) -> bool:
-    position, end = 0, len(data)
-    columns_left = None  # not known until the first packet
-    eof_after_columns = not deprecate_eof
-    while position + HEADER_BYTES <= end:
+def _walk(data: bytearray, end: int, deprecate_eof: bool) -> bool:
+    # One pass over the packets; the rows, most of them, cost a length and a header byte each.
+    position, first, skip = 0, True, 0
+    while position + HEADER_BYTES < end:
         length = data[position] | data[position + 1] << 8 | data[position + 2] << 16
-        start, position = position + HEADER_BYTES, position + HEADER_BYTES + length
+        start = position + HEADER_BYTES
+        position = start + length
         if length == MAX_PAYLOAD or position > end:
             return False
         header = data[start]
-        if header == ERR and length >= 3 and data[start + 1] | data[start + 2] << 8 == PROGRESS_REPORT:
+        if skip:  # a column definition, or the EOF packet after them
+            skip -= 1
+        elif header < EOF and not first:  # a row (a row would need 16 MB to start with 0xFE)
             continue
-        if columns_left is None:  # the first packet: OK, ERR, LOCAL INFILE or a column count
-            if header == ERR:
-                return True
-            if header == OK:
-                return not _ok_status(data[start:position]) & SERVER_MORE_RESULTS_EXIST
-            if header == LOCAL_INFILE:
-                return False
-            columns_left, _ = _length_encoded(data[start:position], 0)
-        elif columns_left:  # a column definition
-            columns_left -= 1
-        elif eof_after_columns:  # the EOF packet between the columns and the rows
-            eof_after_columns = False
-        elif header == ERR:  # the query failed while sending rows
-            return True
-        elif header == EOF:  # the end of the rows (a row would need a payload of 16 MB to start so)
-            if deprecate_eof:
-                status = _ok_status(data[start:position])
-            else:
-                status = data[start + 3] | data[start + 4] << 8
+        elif header == ERR:
+            if length < 3 or data[start + 1] | data[start + 2] << 8 != PROGRESS_REPORT:
+                return True  # the query failed, before or while sending rows
+        elif not first:  # EOF: the end of the rows, an OK packet in disguise when EOF is deprecated
+            status = _ok_status(data, start) if deprecate_eof else data[start + 3] | data[start + 4] << 8
             return not status & SERVER_MORE_RESULTS_EXIST
+        elif header == OK:  # a statement without rows
+            return not _ok_status(data, start) & SERVER_MORE_RESULTS_EXIST
+        elif header in (LOCAL_INFILE, EOF):
+            return False
+        else:  # the number of columns; their definitions follow, then an EOF unless deprecated
+            columns, _ = _length_encoded(data, start)
+            first, skip = False, columns + (not deprecate_eof)
     return False
 
 
@@ -231,7 +226,7 @@ class PooledConnection:
         negotiated = driver.client_flag & driver.server_capabilities
         self._peekable = not negotiated & UNREADABLE_FRAMING
         self._deprecate_eof = bool(negotiated & CLIENT_DEPRECATE_EOF)
-        self._buffer = memoryview(bytearray(PEEK_BYTES))
+        self._buffer = bytearray(PEEK_BYTES)
         self.served = False  # has answered a query before: a failure may then mean it went stale
         self.idle_since = 0.0
         self.reader: asyncio.Future | None = None  # a worker thread reading an answer from it
@@ -250,7 +245,7 @@ class PooledConnection:
             raise ServerGone from None
         if size == 0:  # the server closed the connection
             raise ServerGone
-        return self._peekable and answer_is_complete(self._buffer[:size], self._deprecate_eof)
+        return self._peekable and answer_is_complete(self._buffer, size, self._deprecate_eof)
 
     def shut_down(self) -> None:
         """End any read in progress: the socket is shared by both descriptors, and so is its shutdown."""

@@ -94,9 +94,7 @@ class SlowLink:
                 writer.close()
             self.open_now -= 1
 
-    async def _requests(
-        self, client: asyncio.StreamReader, server: asyncio.StreamWriter, link: Link
-    ) -> None:
+    async def _requests(self, client: asyncio.StreamReader, server: asyncio.StreamWriter, link: Link) -> None:
         while chunk := await client.read(CHUNK_BYTES):
             link.answer_bytes = 0  # a new request: what the server sends next is a new answer
             server.write(chunk)
