@@ -56,6 +56,10 @@ class SlowLink:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
+    @property
+    def dripping(self) -> bool:
+        return any(link.dripped for link in self.links)
+
     def dripping_links_closed_by_client(self) -> int:
         return sum(1 for link in self.links if link.dripped and link.closed_by_client.is_set())
 
