@@ -1,6 +1,7 @@
 """userapi.database against a real MariaDB and a real uvicorn process, under the failures a sidecar
-database brings: not up yet, killed, restarted, locked. The same layer's failure paths in detail, with a
-scripted connection: test_database_unit.py.
+database brings (not up yet, killed, restarted, locked) and those of a distant one, through SlowLink
+(tests/standins/slow_link.py): answers that drip in, greetings that come late. The same layer's
+failure paths in detail, with a scripted connection: test_database_unit.py.
 
 Time bounds here are either the product's own deadlines (the read timeout, the probe's 2 s) or hang
 guards far above the typical value; every wait is for a condition (e.g. queries waiting on the lock).
