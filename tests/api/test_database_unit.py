@@ -370,6 +370,8 @@ async def test_cancelling_during_the_query_closes_the_connection_and_frees_its_p
 
 
 async def test_connections_being_opened_count_against_the_pool_and_a_late_one_is_kept(make_database, server):
+    # Late connections once landed in a full idle list while others were still being opened, so the
+    # server saw more than the pool size. Counted from the start of their attempt, they cannot.
     database = make_database(pool_size=2, pool_timeout=0.01)
     server.gate.clear()
     assert await failure(database, timeout=SOON) == "Database timed out"
@@ -392,6 +394,25 @@ async def test_a_request_waiting_for_room_takes_a_connection_that_arrives_late(m
     server.gate.set()
     assert await waiting == ROWS
     assert server.attempts == 1  # the late connection served it: no attempt of its own
+
+
+async def test_a_request_cancelled_while_waiting_gives_up_its_turn(make_database, server):
+    database = make_database(pool_size=1, pool_timeout=60)
+    await fetch(database)
+    [connection] = server.connections
+    connection.at_once = 0
+    holder = asyncio.create_task(fetch(database))
+    await wait_for(lambda: len(connection.sent) == 2, "the pool's only connection in use")
+    waiting = asyncio.create_task(fetch(database))
+    await wait_for(lambda: database._waiters, "a request waiting for room")
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    connection.respond()
+    connection.at_once = None
+    assert await holder == ROWS
+    assert await fetch(database) == ROWS  # the connection went back to the pool, not to the cancelled one
+    assert server.attempts == 1
 
 
 async def test_cancelling_during_connect_leaves_the_late_connection_to_the_pool(make_database, server):
