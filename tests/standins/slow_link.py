@@ -64,7 +64,10 @@ class SlowLink:
         return sum(1 for link in self.links if link.dripped and link.closed_by_client.is_set())
 
     def _run(self) -> None:
-        self._loop.run_until_complete(self._serve())
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._loop.close()
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
@@ -74,8 +77,10 @@ class SlowLink:
         async with server:
             await self._stop.wait()
         # Every relay still running ends with its connections.
-        for task in [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]:
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
             task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         link = Link()
