@@ -83,10 +83,13 @@ PROGRESS_REPORT = 0xFFFF  # an ERR packet with this code is a MariaDB progress r
 SERVER_MORE_RESULTS_EXIST = 0x0008
 # Capabilities that change the framing: EOF packets replaced by OK packets (Oracle's client library
 # negotiates it; MariaDB's never does), optional metadata, and compressed or TLS bytes that a peek cannot
-# read. MySQLdb.constants.CLIENT lacks the first two.
+# read. MySQLdb.constants.CLIENT lacks all but the last two.
 CLIENT_DEPRECATE_EOF = 1 << 24
 CLIENT_OPTIONAL_RESULTSET_METADATA = 1 << 25
-UNREADABLE_FRAMING = CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT.COMPRESS | CLIENT.SSL
+CLIENT_ZSTD_COMPRESSION = 1 << 26
+UNREADABLE_FRAMING = (
+    CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_ZSTD_COMPRESSION | CLIENT.COMPRESS | CLIENT.SSL
+)
 
 
 class DatabaseUnavailable(Exception):
@@ -192,7 +195,9 @@ def _walk(data: bytearray, end: int, deprecate_eof: bool) -> bool:
     if header in (LOCAL_INFILE, EOF):
         return False
     # A result set: the number of columns, their definitions, an EOF packet unless deprecated, the rows.
-    columns, _ = _length_encoded(data, HEADER_BYTES)
+    columns, after_count = _length_encoded(data, HEADER_BYTES)
+    if after_count < first_end and not data[after_count]:
+        columns = 0  # MariaDB's metadata cache: a 0 after the count means no definitions follow
     position = first_end
     for _ in range(columns + (not deprecate_eof)):
         position += HEADER_BYTES + (data[position] | data[position + 1] << 8 | data[position + 2] << 16)

@@ -57,12 +57,16 @@ def error(code: int = 1205, message: str = "Lock wait timeout exceeded") -> byte
     return packet(b"\xff" + code.to_bytes(2, "little") + b"#HY000" + message.encode())
 
 
-def result_set(rows: tuple = ROWS, deprecate_eof: bool = False, status: int = 0x0002) -> bytes:
+def result_set(
+    rows: tuple = ROWS, deprecate_eof: bool = False, status: int = 0x0002, count: bytes = b"\x03"
+) -> bytes:
     columns = [packet(text("def") + text("Main") + text(name)) for name in ("id", "username", "email")]
+    if count.endswith(b"\x00"):  # MariaDB's metadata cache: the definitions are not sent again
+        columns = []
     body = [packet(b"".join(text(str(value)) for value in row)) for row in rows]
     if deprecate_eof:
-        return packet(b"\x03") + b"".join(columns) + b"".join(body) + ok(status, header=b"\xfe")
-    return packet(b"\x03") + b"".join(columns) + eof() + b"".join(body) + eof(status)
+        return packet(count) + b"".join(columns) + b"".join(body) + ok(status, header=b"\xfe")
+    return packet(count) + b"".join(columns) + eof() + b"".join(body) + eof(status)
 
 
 class FakeResult:
@@ -250,6 +254,8 @@ async def failure(database: Database, timeout: float | None = None) -> str:
         pytest.param(error(), id="error"),
         pytest.param(ok(), id="ok"),
         pytest.param(result_set()[:-9] + error(), id="error after some rows"),
+        pytest.param(result_set(count=b"\x03\x01"), id="metadata cache: definitions follow"),
+        pytest.param(result_set(count=b"\x03\x00"), id="metadata cache: no definitions"),
     ],
 )
 def test_an_answer_is_complete_only_once_its_last_byte_is_there(answer):
