@@ -3,7 +3,7 @@
 STAND-IN for the network between the API and a distant database (a retransmitting link, a proxy, a
 managed MySQL). The server behind it is real; only the timing of the bytes changes:
 - `greeting_delay`: each new connection's first bytes from the server (the MySQL greeting) are held
-  this long, as a server slow to accept would hold them;
+  this long, as a server slow to accept would hold them (longer than every timeout: a hung server);
 - `drip_after`: of each answer (what the server sends after the client's last request bytes), the first
   `drip_after` bytes pass at once, the rest one byte every `drip_interval` seconds.
 It counts the server connections open at once (`most_open`), and notes which connections the client
