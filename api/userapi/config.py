@@ -22,17 +22,25 @@ class Settings(BaseSettings):
     password: SecretStr = SecretStr("")
     database: str = Field("Main", min_length=1)
 
-    # Seconds; the driver takes whole seconds. connect_timeout bounds one connection attempt on its
-    # worker thread. read_timeout is each request's whole database deadline (waiting for a connection,
-    # connecting and the query); it also bounds how long the server waits for a table lock, and each
-    # blocking read of the driver.
+    # Seconds, each setting one thing:
+    # - read_timeout: each request's whole database deadline (waiting for a connection, connecting and
+    #   the query). The server's lock_wait_timeout follows it, so a query waiting on a table lock ends on
+    #   the server too. (The name is kept from when it also set the driver's socket timeouts.)
+    # - connect_timeout: one connection attempt on its worker thread (TCP and handshake); the driver
+    #   takes whole seconds.
+    # - socket_timeout: the driver's read and write timeouts, which restart with every byte. Reads that
+    #   could wait run on a worker thread and end at the request's deadline anyway; this only bounds a
+    #   stuck thread.
+    read_timeout: float = Field(2, gt=0, le=60)
     connect_timeout: int = Field(2, ge=1, le=60)
-    read_timeout: int = Field(2, ge=1, le=60)
+    socket_timeout: int = Field(30, ge=1, le=3600)
 
-    # At most pool_size queries at once, and as many worker threads to open connections; a request that
-    # cannot get a connection within pool_timeout gets a 503.
+    # At most pool_size connections at once, counting those being opened, idle and in use; a request
+    # that cannot get one within pool_timeout gets a 503. A connection idle for longer than
+    # pool_max_idle is replaced rather than used (NAT and firewall entries expire on quiet connections).
     pool_size: int = Field(5, ge=1, le=100)
     pool_timeout: float = Field(0.5, gt=0, le=60)
+    pool_max_idle: float = Field(60, gt=0, le=86400)
 
 
 def env_name(field: str) -> str:

@@ -1,39 +1,57 @@
-"""MySQL access on the event loop, without a thread hand-off per query.
+"""MySQL access that never holds the event loop, without a thread hand-off for an answer that is there.
 
-mysqlclient is a fast C driver whose ordinary calls block. It can also send a query and read its result
-as two separate calls; between them the event loop watches the connection's socket. So a query that
-waits on a table lock, or on a slow server, costs the loop nothing, and a fast query costs no thread
-switch.
+mysqlclient is a fast C driver whose ordinary calls block. It can also send a query and read its answer
+as two separate calls, and between them the event loop watches the connection's socket. When the socket
+becomes readable, the answer may be whole (always, on a sidecar over loopback) or only begun (a slow
+link, a proxy, a stalled server), and the driver's read would then block until the last byte: its read
+timeout restarts with every byte, so a dripping answer could hold the loop without bound. So before
+reading, the loop peeks at what the kernel holds (recv with MSG_PEEK on a duplicate of the socket, which
+leaves the bytes where they are) and walks the MySQL packets (`answer_is_complete`):
+- a whole answer is read on the loop: nothing is left to wait for, and no thread is involved (the walk
+  costs about 1,700 CPU instructions a row by callgrind, some 170,000 for a page of 100; reading on a
+  thread costs more, and adds two thread switches);
+- anything else is read on a worker thread, which the request waits for until its deadline. At the
+  deadline the socket is shut down, which ends the thread's read at once; the connection is closed when
+  the thread has returned, and never reused.
 
-Each call has one deadline, counted from the moment it asks: waiting for a pool slot, opening a
-connection and the query itself all fit inside it, and no query is sent once it has passed. Two steps
-still block something, each within a bound:
-- opening a connection (TCP, handshake, authentication) blocks a worker thread. The request stops
-  waiting at its deadline; the thread gives up within connect_timeout, and a connection that arrives
-  late is still clean, so the pool keeps it for the next request instead of connecting again.
-- reading a result blocks the loop, once its first bytes have arrived. Every statement the API runs has
-  a LIMIT (models.MAX_PAGE_SIZE + 1 rows at most, each row under 1.3 KB), so what is read is bounded in
-  size; over the Pod's loopback it comes in at once (the seed's 100 rows are about 8 KB). Only a server
-  that stalls halfway through an answer can hold the loop, and the driver's read timeout ends each
-  stalled read.
+Each call has one deadline, counted from the moment it asks: waiting for a connection, opening one and
+the query all fit inside it, and no query is sent once it has passed. Opening a connection (TCP,
+handshake, authentication) runs on a worker thread too, bounded by the connect timeout; a request stops
+waiting for it at its deadline, and a connection that arrives late goes to the next request.
 
-Connections come from one pool, created once. A request first takes a slot (waiting at most
-pool_timeout, and never past its deadline), so a pile-up behind a locked table turns into quick 503s
-instead of a growing queue.
+One bound for the pool: connections being opened, idle, in use, or waiting for their reading thread to
+end are counted together and never exceed pool_size, so there are never more worker threads than that
+either. A request that finds no idle connection and no room waits, at most pool_timeout and never past
+its deadline, for a connection to be handed over or for room to open one; if neither comes, it gets
+"busy". An idle connection unused for longer than pool_max_idle is closed and replaced rather than
+used: what kills a quiet connection (a NAT or conntrack entry expiring, the server's wait_timeout)
+counts idle time, while one in steady use is kept alive by its own traffic. TCP keepalive was the other
+way: it keeps NAT entries alive but not a connection past the server's wait_timeout, and no test here
+can show it work; the idle limit covers both, and a unit test shows it.
+
+When the server has gone away for one connection (it closed the socket, or said so: errors 2006, 4031,
+1053, 1927), it has for every idle one too, as after a MySQL restart: all of them are closed, and the
+query is tried once more on a fresh connection if the failed one had served before. A timeout or any
+other error closes only its own connection.
 """
 
 import asyncio
 import contextlib
 import logging
 import math
+import os
+import socket
+import struct
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import MySQLdb
 from MySQLdb.connections import Connection
+from MySQLdb.constants import CLIENT
 from sqlalchemy.dialects.mysql import mysqldb
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import ClauseElement
@@ -43,14 +61,36 @@ from .config import Settings
 log = logging.getLogger("userapi.database")
 
 DIALECT = mysqldb.dialect()
-# Errors that mean "this connection is dead" (server gone away, lost during query, killed, idle
-# timeout, shut down): the usual state of pooled connections after a MySQL restart.
-CONNECTION_LOST = {2006, 2013, 2055, 4031, 1927, 1053}
+# The server has gone away (2006), closed an inactive connection (4031, MySQL 8), is shutting down
+# (1053), or killed the connection (1927, MariaDB).
+SERVER_GONE = {2006, 4031, 1053, 1927}
 
 Row = tuple[Any, ...]
 # The database deadline ends this much before the caller's time is up, so that the 503 itself (HTTP
 # included) leaves within the configured time.
 RESPONSE_MARGIN_SECONDS = 0.05
+# How much of an answer the loop can see at once. Larger answers (a 1000-row page of long rows) are
+# read on a worker thread; the seed's 100 rows are about 8 KB.
+PEEK_BYTES = 128 * 1024
+
+# The MySQL client/server protocol: each packet is a 3-byte little-endian payload length, a sequence
+# number, then the payload. A payload of exactly MAX_PAYLOAD bytes continues in the next packet.
+HEADER_BYTES = 4
+MAX_PAYLOAD = 0xFFFFFF
+PACKET_START = struct.Struct("<IB")  # length and sequence number (masked apart), first payload byte
+OK, LOCAL_INFILE, EOF, ERR = 0x00, 0xFB, 0xFE, 0xFF
+LENGTH_WIDTHS = {0xFC: 2, 0xFD: 3, 0xFE: 8}  # of a length-encoded integer, after its first byte
+PROGRESS_REPORT = 0xFFFF  # an ERR packet with this code is a MariaDB progress report, not the end
+SERVER_MORE_RESULTS_EXIST = 0x0008
+# Capabilities that change the framing: EOF packets replaced by OK packets (Oracle's client library
+# negotiates it; MariaDB's never does), optional metadata, and compressed or TLS bytes that a peek cannot
+# read. MySQLdb.constants.CLIENT lacks all but the last two.
+CLIENT_DEPRECATE_EOF = 1 << 24
+CLIENT_OPTIONAL_RESULTSET_METADATA = 1 << 25
+CLIENT_ZSTD_COMPRESSION = 1 << 26
+UNREADABLE_FRAMING = (
+    CLIENT_OPTIONAL_RESULTSET_METADATA | CLIENT_ZSTD_COMPRESSION | CLIENT.COMPRESS | CLIENT.SSL
+)
 
 
 class DatabaseUnavailable(Exception):
@@ -58,6 +98,14 @@ class DatabaseUnavailable(Exception):
 
 
 class QueryTimeout(Exception):
+    pass
+
+
+class PoolBusy(Exception):
+    pass
+
+
+class ServerGone(Exception):
     pass
 
 
@@ -95,8 +143,8 @@ def connect_arguments(settings: Settings) -> dict[str, Any]:
     return {
         **arguments,
         "connect_timeout": settings.connect_timeout,
-        "read_timeout": settings.read_timeout,
-        "write_timeout": settings.read_timeout,
+        "read_timeout": settings.socket_timeout,
+        "write_timeout": settings.socket_timeout,
         "charset": "utf8mb4",
         # Read-only SELECTs: nothing to commit or roll back between requests.
         "autocommit": True,
@@ -107,35 +155,74 @@ def connect_arguments(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+def _length_encoded(data: bytearray, position: int) -> tuple[int, int]:
+    """A length-encoded integer at position, and the position after it."""
+    first = data[position]
+    if first < 0xFB:
+        return first, position + 1
+    width = LENGTH_WIDTHS[first]
+    return int.from_bytes(data[position + 1 : position + 1 + width], "little"), position + 1 + width
 
 
-def _expire(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_exception(QueryTimeout())
+def _ok_status(data: bytearray, start: int) -> int:
+    """The status flags of the OK packet at start: after its header, affected rows and last insert id."""
+    _, position = _length_encoded(data, start + 1)
+    _, position = _length_encoded(data, position)
+    return data[position] | data[position + 1] << 8
 
 
-def _close(connection: Connection) -> None:
-    with contextlib.suppress(MySQLdb.Error):
-        connection.close()
+def answer_is_complete(data: bytearray, end: int, deprecate_eof: bool) -> bool:
+    """Whether data[:end] holds exactly the whole answer to one query (text protocol), and no more.
 
-
-async def _query(
-    loop: asyncio.AbstractEventLoop, connection: Connection, sql: bytes, deadline: float
-) -> Sequence[Row]:
-    connection.send_query(sql)
-    answered = loop.create_future()
-    descriptor = connection.fileno()
-    loop.add_reader(descriptor, _resolve, answered)
-    timer = loop.call_at(deadline, _expire, answered)
+    True means the driver can read it without waiting. Anything unusual (a LOCAL INFILE request, more
+    results announced, a progress report, bytes after the answer, a malformed packet) is False: a worker
+    thread then reads it, which is always correct, only slower.
+    """
     try:
-        await answered
-    finally:
-        loop.remove_reader(descriptor)
-        timer.cancel()
-    # The first bytes are here; the rest of a bounded answer follows (see the module docstring).
+        return _walk(data, end, deprecate_eof)
+    except (IndexError, KeyError, struct.error):
+        return False
+
+
+def _walk(data: bytearray, end: int, deprecate_eof: bool) -> bool:
+    # A packet of 16 MB, continued in the next one, never fits in the peek buffer: the walk runs past
+    # `end`, and the answer counts as incomplete.
+    word, header = PACKET_START.unpack_from(data, 0)
+    first_end = HEADER_BYTES + (word & MAX_PAYLOAD)
+    if header == OK:  # a statement without rows
+        return first_end == end and not _ok_status(data, HEADER_BYTES) & SERVER_MORE_RESULTS_EXIST
+    if header == ERR:
+        return first_end == end and data[5] | data[6] << 8 != PROGRESS_REPORT
+    if header in (LOCAL_INFILE, EOF):
+        return False
+    # A result set: the number of columns, their definitions, an EOF packet unless deprecated, the rows.
+    columns, after_count = _length_encoded(data, HEADER_BYTES)
+    if after_count < first_end and not data[after_count]:
+        columns = 0  # MariaDB's metadata cache: a 0 after the count means no definitions follow
+    position = first_end
+    for _ in range(columns + (not deprecate_eof)):
+        position += HEADER_BYTES + (data[position] | data[position + 1] << 8 | data[position + 2] << 16)
+    # The rows, most of the answer, cost one unpack each. Only the end (0xFE) or an error (0xFF) starts
+    # with these bytes: a row would need a value of 16 MB to.
+    unpack = PACKET_START.unpack_from
+    while position < end:
+        word, header = unpack(data, position)
+        if header >= EOF:
+            break
+        position += HEADER_BYTES + (word & MAX_PAYLOAD)
+    else:
+        return False
+    if position + HEADER_BYTES + (word & MAX_PAYLOAD) != end:  # the last packet, whole, and nothing after
+        return False
+    if header == ERR:  # the query failed while sending rows
+        return True
+    start = position + HEADER_BYTES
+    status = _ok_status(data, start) if deprecate_eof else data[start + 3] | data[start + 4] << 8
+    return not status & SERVER_MORE_RESULTS_EXIST
+
+
+def read_answer(connection: Connection) -> Sequence[Row]:
+    """Read the answer to the query sent; blocks until it has all arrived (see the module docstring)."""
     connection.read_query_result()
     result = connection.store_result()
     rows = result.fetch_row(maxrows=0) if result is not None else ()
@@ -145,17 +232,83 @@ async def _query(
     return rows
 
 
+class PooledConnection:
+    """A driver connection, a duplicate of its socket to peek and shut down with, and its pool state."""
+
+    def __init__(self, driver: Connection) -> None:
+        self.driver = driver
+        self._socket = socket.socket(fileno=os.dup(driver.fileno()))
+        negotiated = driver.client_flag & driver.server_capabilities
+        self._peekable = not negotiated & UNREADABLE_FRAMING
+        self._deprecate_eof = bool(negotiated & CLIENT_DEPRECATE_EOF)
+        self._buffer = bytearray(PEEK_BYTES)
+        self.served = False  # has answered a query before: a failure may then mean it went stale
+        self.idle_since = 0.0
+        self.reader: asyncio.Future | None = None  # a worker thread reading an answer from it
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.driver.fileno()
+
+    def answer_arrived(self) -> bool:
+        """Whether the whole answer is here, so that reading it cannot block. Raises ServerGone."""
+        try:
+            size = self._socket.recv_into(self._buffer, 0, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:  # reset by the peer, or a TCP timeout
+            raise ServerGone from None
+        if size == 0:  # the server closed the connection
+            raise ServerGone
+        return self._peekable and answer_is_complete(self._buffer, size, self._deprecate_eof)
+
+    def shut_down(self) -> None:
+        """End any read in progress: the socket is shared by both descriptors, and so is its shutdown."""
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(MySQLdb.Error):
+            self.driver.close()
+        self._socket.close()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _fail(future: asyncio.Future, error: type[Exception]) -> None:
+    if not future.done():
+        future.set_exception(error())
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, connection: PooledConnection, deadline: float) -> None:
+    ready = loop.create_future()
+    descriptor = connection.fileno()
+    loop.add_reader(descriptor, _resolve, ready)
+    timer = loop.call_at(deadline, _fail, ready, QueryTimeout)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(descriptor)
+        timer.cancel()
+
+
 class Database:
     def __init__(self, settings: Settings, connect: Callable[..., Connection] = MySQLdb.connect) -> None:
         self._connect = partial(connect, **connect_arguments(settings))
-        self._idle: list[Connection] = []
-        self._pool_size = settings.pool_size
-        self._slots = asyncio.Semaphore(settings.pool_size)
-        self._slot_timeout = settings.pool_timeout
-        self._query_timeout = float(settings.read_timeout)
-        self._connector = ThreadPoolExecutor(
-            max_workers=settings.pool_size, thread_name_prefix="mysql-connect"
-        )
+        self._size = settings.pool_size
+        self._counted = 0  # connections being opened, idle, in use or closing: never above _size
+        self._idle: list[PooledConnection] = []  # the longest idle first
+        self._waiters: deque[asyncio.Future] = deque()
+        self._wait_limit = settings.pool_timeout
+        self._max_idle = settings.pool_max_idle
+        self._deadline = float(settings.read_timeout)
+        # One thread per counted connection at most (opening it, or reading an answer from it): no
+        # thread hand-off ever waits in the executor's queue.
+        self._threads = ThreadPoolExecutor(max_workers=settings.pool_size, thread_name_prefix="mysql")
         self._closed = False
 
     async def fetch(
@@ -166,28 +319,20 @@ class Database:
         Raises DatabaseUnavailable on any failure, and when the deadline passes.
         """
         loop = asyncio.get_running_loop()
-        seconds = self._query_timeout if timeout is None else timeout
-        deadline = loop.time() + seconds - RESPONSE_MARGIN_SECONDS
-        await self._take_slot(loop, deadline)
+        deadline = loop.time() + (self._deadline if timeout is None else timeout) - RESPONSE_MARGIN_SECONDS
         try:
             return await self._fetch(loop, statement, values or {}, deadline)
+        except PoolBusy:
+            raise DatabaseUnavailable("Database busy") from None
         except QueryTimeout:
             log.warning("database call exceeded its deadline")
             raise DatabaseUnavailable("Database timed out") from None
+        except ServerGone:
+            log.warning("database server gone")
+            raise DatabaseUnavailable("Database unavailable") from None
         except MySQLdb.Error as error:
             log.warning("database error: %s %s", type(error).__name__, error.args[:1])
             raise DatabaseUnavailable("Database unavailable") from None
-        finally:
-            self._slots.release()
-
-    async def _take_slot(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: no timer needed
-            return
-        try:
-            await asyncio.wait_for(self._slots.acquire(), min(self._slot_timeout, deadline - loop.time()))
-        except TimeoutError:
-            raise DatabaseUnavailable("Database busy") from None
 
     async def _fetch(
         self,
@@ -196,80 +341,173 @@ class Database:
         values: Mapping[str, Any],
         deadline: float,
     ) -> Sequence[Row]:
-        if self._idle:
-            try:
-                return await self._use(loop, self._idle.pop(), statement, values, deadline)
-            except MySQLdb.OperationalError as error:
-                if error.args[0] not in CONNECTION_LOST:
-                    raise
-                # A pooled connection died with a MySQL restart; so did the other idle ones. Replace
-                # them and try once more, so the client never sees the stale connection.
-                self._discard_idle()
-        return await self._use(loop, await self._open(loop, deadline), statement, values, deadline)
+        connection = await self._acquire(loop, deadline)
+        try:
+            return await self._use(loop, connection, statement, values, deadline)
+        except ServerGone:
+            self._discard_idle()
+            if not connection.served:
+                raise
+        # The connection had gone stale with its server (a MySQL restart): once more, on a fresh one.
+        return await self._use(loop, await self._acquire(loop, deadline), statement, values, deadline)
 
     async def _use(
         self,
         loop: asyncio.AbstractEventLoop,
-        connection: Connection,
+        connection: PooledConnection,
         statement: Statement,
         values: Mapping[str, Any],
         deadline: float,
     ) -> Sequence[Row]:
         if loop.time() >= deadline:
-            self._keep(connection)  # nothing was sent on it: as good as before
+            self._release(connection)  # nothing was sent on it: as good as before
             raise QueryTimeout
         try:
-            rows = await _query(loop, connection, statement.render(connection, values), deadline)
-        except BaseException:
-            _close(connection)  # a query may still be in flight on it: never reuse it
+            rows = await self._query(loop, connection, statement.render(connection.driver, values), deadline)
+        except MySQLdb.OperationalError as error:
+            self._close(connection)
+            if error.args[0] in SERVER_GONE:
+                raise ServerGone from None
             raise
-        self._keep(connection)
+        except BaseException:
+            self._close(connection)  # a query may still be in flight on it: never reuse it
+            raise
+        connection.served = True
+        self._release(connection)
         return rows
 
-    async def _open(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Connection:
-        if loop.time() >= deadline:
-            raise QueryTimeout
-        attempt = self._connector.submit(self._connect)
-        opening = asyncio.wrap_future(attempt, loop=loop)
+    async def _query(
+        self, loop: asyncio.AbstractEventLoop, connection: PooledConnection, sql: bytes, deadline: float
+    ) -> Sequence[Row]:
+        connection.driver.send_query(sql)
+        await _readable(loop, connection, deadline)
+        if connection.answer_arrived():
+            return read_answer(connection.driver)
+        connection.reader = loop.run_in_executor(self._threads, read_answer, connection.driver)
         try:
             async with asyncio.timeout_at(deadline):
-                # shield: giving up must not cancel the wrapper, or a late connection would be lost.
-                return await asyncio.shield(opening)
+                # shield: the read goes on until the socket is shut down; the connection closes after it.
+                return await asyncio.shield(connection.reader)
         except TimeoutError:
-            self._give_up(attempt, opening, keep_late_connection=True)
+            connection.shut_down()
             raise QueryTimeout from None
         except asyncio.CancelledError:
-            self._give_up(attempt, opening, keep_late_connection=False)
+            connection.shut_down()
             raise
 
-    def _give_up(self, attempt: Future, opening: asyncio.Future, keep_late_connection: bool) -> None:
-        """The request no longer waits for its connection attempt; settle the attempt's outcome."""
-        attempt.cancel()  # only succeeds while it is still queued: then no attempt is made at all
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> PooledConnection:
+        """An idle connection, a new one, or one handed over by another request."""
+        if loop.time() >= deadline:
+            raise QueryTimeout
+        now = loop.time()
+        while self._idle and now - self._idle[0].idle_since > self._max_idle:
+            self._close(self._idle.pop(0))
+        if self._idle:
+            return self._idle.pop()
+        if self._counted < self._size:
+            self._counted += 1
+            return await self._open(loop, deadline)
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_at(min(deadline, now + self._wait_limit), _fail, waiter, PoolBusy)
+        try:
+            handed = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._pass_on(waiter.result())
+            raise
+        finally:
+            timer.cancel()
+        # None: room to open a connection, already counted for this request.
+        return handed or await self._open(loop, deadline)
 
-        def settle(opened: asyncio.Future) -> None:
-            if opened.cancelled() or opened.exception() is not None:
-                return
-            if keep_late_connection:
-                self._keep(opened.result())
-            else:
-                _close(opened.result())
+    async def _open(self, loop: asyncio.AbstractEventLoop, deadline: float) -> PooledConnection:
+        """Open a connection, already counted, on a worker thread; the request waits until its deadline."""
+        if loop.time() >= deadline:
+            self._uncount()
+            raise QueryTimeout
+        attempt = loop.run_in_executor(self._threads, self._new_connection)
+        try:
+            async with asyncio.timeout_at(deadline):
+                # shield: giving up must not cancel the attempt, or a late connection would be lost.
+                return await asyncio.shield(attempt)
+        except (TimeoutError, asyncio.CancelledError) as error:
+            attempt.add_done_callback(self._settle_late)
+            if isinstance(error, TimeoutError):
+                raise QueryTimeout from None
+            raise
+        except BaseException:
+            self._uncount()
+            raise
 
-        opening.add_done_callback(settle)
+    def _new_connection(self) -> PooledConnection:
+        driver = self._connect()
+        try:
+            return PooledConnection(driver)
+        except BaseException:
+            driver.close()
+            raise
 
-    def _keep(self, connection: Connection) -> None:
-        """Return a clean connection to the pool, unless the pool is closed or already full."""
-        if self._closed or len(self._idle) >= self._pool_size:
-            _close(connection)
+    def _settle_late(self, attempt: asyncio.Future) -> None:
+        """A connection attempt its request stopped waiting for has ended."""
+        if attempt.cancelled() or attempt.exception() is not None:
+            self._uncount()
         else:
+            self._release(attempt.result())
+
+    def _release(self, connection: PooledConnection) -> None:
+        """A clean connection: to the next waiting request, else to the idle list."""
+        if self._closed:
+            self._close(connection)
+        elif waiter := self._next_waiter():
+            waiter.set_result(connection)
+        else:
+            connection.idle_since = asyncio.get_running_loop().time()
             self._idle.append(connection)
+
+    def _close(self, connection: PooledConnection) -> None:
+        """Close a connection, once its reading thread (if any) has returned, and free its place."""
+        if connection.closed:
+            return
+        reader = connection.reader
+        if reader is not None and not reader.done():
+            reader.add_done_callback(lambda _: self._close(connection))
+            return
+        if reader is not None and not reader.cancelled():
+            reader.exception()  # retrieved: the request has already been answered
+        connection.close()
+        self._uncount()
+
+    def _uncount(self) -> None:
+        """A place in the pool is free: the next waiting request may open a connection in it."""
+        if not self._closed and (waiter := self._next_waiter()):
+            waiter.set_result(None)
+        else:
+            self._counted -= 1
+
+    def _pass_on(self, handed: PooledConnection | None) -> None:
+        """What was handed to a request that was cancelled before it could take it."""
+        if handed is None:
+            self._uncount()
+        else:
+            self._release(handed)
+
+    def _next_waiter(self) -> asyncio.Future | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
 
     def _discard_idle(self) -> None:
         while self._idle:
-            _close(self._idle.pop())
+            self._close(self._idle.pop())
 
     def close(self) -> None:
         self._closed = True
         self._discard_idle()
-        # Queued connection attempts are dropped; one in progress ends within the connect timeout, and
-        # its connection is closed when it arrives.
-        self._connector.shutdown(wait=False, cancel_futures=True)
+        while waiter := self._next_waiter():
+            waiter.set_exception(PoolBusy())
+        # Connection attempts and reads in progress end within their timeouts; a connection that
+        # arrives after this is closed.
+        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -9,7 +9,7 @@ import pytest
 from devstack.api import API_DIR
 from support.canary import DB_PASSWORD
 from userapi.config import Settings, SettingsError, load_settings
-from userapi.database import connection_url
+from userapi.database import connect_arguments, connection_url
 
 
 def start_with(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -50,8 +50,10 @@ def test_every_setting_comes_from_its_environment_variable(monkeypatch):
         "DATABASE": "Other",
         "CONNECT_TIMEOUT": "3",
         "READ_TIMEOUT": "4",
+        "SOCKET_TIMEOUT": "40",
         "POOL_SIZE": "7",
         "POOL_TIMEOUT": "0.25",
+        "POOL_MAX_IDLE": "90",
     }
     for name, value in values.items():
         monkeypatch.setenv(f"MYSQL_{name}", value)
@@ -64,9 +66,19 @@ def test_every_setting_comes_from_its_environment_variable(monkeypatch):
         "database": "Other",
         "connect_timeout": 3,
         "read_timeout": 4,
+        "socket_timeout": 40,
         "pool_size": 7,
         "pool_timeout": 0.25,
+        "pool_max_idle": 90,
     }
+
+
+def test_the_request_deadline_and_the_drivers_socket_timeouts_are_separate_settings():
+    arguments = connect_arguments(Settings(read_timeout=3, socket_timeout=40, connect_timeout=5))
+    assert (arguments["read_timeout"], arguments["write_timeout"]) == (40, 40)
+    assert arguments["connect_timeout"] == 5
+    # The server gives up a lock wait when the request's deadline has.
+    assert arguments["init_command"] == "SET SESSION lock_wait_timeout = 3"
 
 
 @pytest.mark.parametrize(
@@ -76,6 +88,8 @@ def test_every_setting_comes_from_its_environment_variable(monkeypatch):
         ("MYSQL_PORT", "70000"),
         ("MYSQL_POOL_SIZE", "0"),
         ("MYSQL_READ_TIMEOUT", "soon"),
+        ("MYSQL_SOCKET_TIMEOUT", "0"),
+        ("MYSQL_POOL_MAX_IDLE", "-1"),
         ("MYSQL_HOST", ""),
     ],
 )

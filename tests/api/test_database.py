@@ -1,6 +1,7 @@
 """userapi.database against a real MariaDB and a real uvicorn process, under the failures a sidecar
-database brings: not up yet, killed, restarted, locked. The same layer's failure paths in detail, with a
-scripted connection: test_database_unit.py.
+database brings (not up yet, killed, restarted, locked) and those of a distant one, through SlowLink
+(tests/standins/slow_link.py): answers that drip in, greetings that come late. The same layer's
+failure paths in detail, with a scripted connection: test_database_unit.py.
 
 Time bounds here are either the product's own deadlines (the read timeout, the probe's 2 s) or hang
 guards far above the typical value; every wait is for a condition (e.g. queries waiting on the lock).
@@ -8,17 +9,25 @@ guards far above the typical value; every wait is for a condition (e.g. queries 
 
 import signal
 import statistics
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from devstack.wait import wait_until
+from standins.slow_link import SlowLink
 from support.http import http_client, http_get, wait_for_status
 
 # A frozen event loop would hold /status for the whole lock wait (3 s here); a healthy one answers in
 # milliseconds, and in a few hundred at worst on a busy shared machine. The bound sits between.
 STATUS_HANG_GUARD_SECONDS = 2.0
+# While an answer drips, a held loop holds /status for seconds (until the request's deadline); a free
+# one answers in milliseconds.
+DRIP_STATUS_BOUND_SECONDS = 0.5
+HANG_GUARD_SECONDS = 20
 
 
 def get(api, path: str, timeout: float = 10) -> httpx.Response:
@@ -113,28 +122,54 @@ def test_readiness_answers_within_the_probe_timeout_while_the_table_is_locked_an
     assert elapsed < 2  # the readiness probe's timeoutSeconds
 
 
-def test_more_requests_than_connections_get_a_quick_503_and_the_pool_recovers(mariadb, start_api, figure):
-    api = start_api(mariadb, MYSQL_POOL_SIZE="2", MYSQL_READ_TIMEOUT="3", MYSQL_POOL_TIMEOUT="0.5")
-    get(api, "/users")
-    with mariadb.table_lock(), ThreadPoolExecutor(8) as pool:
-        waiting = [pool.submit(timed_get, api, f"/users/{n}") for n in range(1, 9)]
-        mariadb.wait_for_lock_waiters(2)  # both connections wait on the lock
-        status, status_elapsed = timed_get(api, "/status")
-        results = [future.result() for future in waiting]
-    assert status.status_code == 200
-    assert status_elapsed < STATUS_HANG_GUARD_SECONDS
-    details = [response.json()["detail"] for response, _ in results]
-    assert {response.status_code for response, _ in results} == {503}
-    assert sorted(details) == ["Database busy"] * 6 + ["Database timed out"] * 2, details
-    busy = [elapsed for (response, elapsed) in results if response.json()["detail"] == "Database busy"]
-    # Busy answers come at the 0.5 s pool timeout, not at the 3 s deadline the others wait for.
-    assert max(busy) < 2.0
-    with ThreadPoolExecutor(8) as pool:
-        assert {r.status_code for r in pool.map(lambda n: get(api, f"/users/{n}"), range(1, 41))} == {200}
+def test_an_answer_dripping_in_never_holds_the_event_loop(mariadb, start_api, figure):
+    # Each answer's first KB at once, then a byte every 20 ms: /users (8 KB) would take minutes.
+    with SlowLink(mariadb.port, drip_after=1024) as link:
+        api = start_api(mariadb, MYSQL_PORT=str(link.port))
+        with ThreadPoolExecutor(1) as pool, http_client(base_url=api.base_url, timeout=10) as probe:
+            dripping = pool.submit(timed_get, api, "/users")
+            wait_until(lambda: link.dripping, HANG_GUARD_SECONDS, "an answer dripping in")
+            latencies = []
+            while not dripping.done() and len(latencies) < 5000:
+                started = time.monotonic()
+                assert probe.get("/status").status_code == 200
+                latencies.append(time.monotonic() - started)
+            users, waited = dripping.result()
+        # The dripping connection was closed by the API: it can never serve another request.
+        wait_until(lambda: link.dripping_links_closed_by_client() == 1, HANG_GUARD_SECONDS, "it closed")
+    assert latencies and max(latencies) < DRIP_STATUS_BOUND_SECONDS, f"/status took {max(latencies):.2f} s"
+    assert users.status_code == 503
+    assert users.json() == {"detail": "Database timed out"}  # its deadline ended it, not the last byte
     figure(
-        f"pool of 2, 8 requests on a locked table: 6 x 503 busy within {max(busy):.2f} s, "
-        f"/status in {status_elapsed * 1000:.1f} ms, then 40/40 x 200"
+        f"/users dripping: 503 after {waited:.2f} s; meanwhile {len(latencies)} x /status, "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
     )
+
+
+def test_slow_handshakes_never_take_the_pool_past_its_size(mariadb, start_api, figure):
+    # Each server greeting comes 2.5 s late: requests (2 s deadline) give up before their connections
+    # arrive, and the late connections reach the pool while others are being opened.
+    with SlowLink(mariadb.port, greeting_delay=2.5) as link:
+        api = start_api(mariadb, MYSQL_PORT=str(link.port), MYSQL_POOL_SIZE="3", MYSQL_CONNECT_TIMEOUT="5")
+        answers: Counter[int] = Counter()
+        enough = threading.Event()
+
+        def ask() -> None:
+            with http_client(base_url=api.base_url, timeout=10) as client:
+                while not enough.is_set():
+                    answers[client.get("/users/1").status_code] += 1
+                    if answers[200] >= 100:  # well after the late connections came in
+                        enough.set()
+
+        with ThreadPoolExecutor(16) as pool:
+            clients = [pool.submit(ask) for _ in range(16)]
+            enough.wait(HANG_GUARD_SECONDS * 3)
+            enough.set()
+            for client in clients:
+                client.result()
+    assert answers[200] >= 100 and set(answers) <= {200, 503}, answers
+    assert link.most_open <= 3, f"{link.most_open} server connections with MYSQL_POOL_SIZE=3"
+    figure(f"greetings 2.5 s late, 16 clients: at most {link.most_open} server connections; {dict(answers)}")
 
 
 def test_sigterm_with_the_database_down_exits_promptly(new_mariadb, start_api):

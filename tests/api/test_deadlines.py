@@ -1,14 +1,13 @@
 """Every deadline holds end to end, against a MySQL that accepts TCP connections and never greets.
 
-TEST DOUBLE (named here as the house rules ask): SilentServer stands in for a MySQL server stuck before
-its greeting (overloaded, or hung in start-up). A real server cannot be put in that state on demand.
-Against it, a connection attempt can only end by the connect timeout (2 s), so every answer before that
-comes from the request's own deadline. The API is the real uvicorn process.
+SlowLink (tests/standins/slow_link.py) holds every greeting of a real MariaDB for longer than any
+timeout: the server is up, stuck before its greeting as an overloaded or hung one would be, which a real
+server cannot be made to do on demand. A connection attempt can then only end by the connect timeout
+(2 s), so every answer before that comes from the request's own deadline. The API is the real uvicorn
+process, with its default timeouts (connect 2 s, read 2 s, pool 5, pool wait 0.5 s).
 """
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,53 +16,26 @@ import httpx
 import pytest
 
 from devstack.api import ApiProcess
+from standins.slow_link import SlowLink
 from support.http import http_client
 
 # A connect on the event loop would hold /status for the whole 2 s connect timeout; a healthy loop
 # answers in milliseconds, and in a few hundred at worst on a busy shared machine. The bound sits between.
 STATUS_HANG_GUARD_SECONDS = 1.5
 POOL_SIZE = 5
-
-
-class SilentServer:
-    """TEST DOUBLE for a hung MySQL: accepts TCP connections, counts them, and never sends a byte."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)  # port 0: the OS picks a free one
-        self.port = self._listener.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, name="silent-mysql", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:  # the listener was shut down
-                return
-            self.accepted.append(connection)
-
-    def close(self) -> None:
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._listener.close()
-        self._thread.join(10)
-        for connection in self.accepted:
-            connection.close()
+# Longer than every timeout of the API and of the test.
+NEVER_SECONDS = 3600
 
 
 @pytest.fixture
-def silent() -> Iterator[SilentServer]:
-    server = SilentServer()
-    yield server
-    server.close()
+def silent(mariadb) -> Iterator[SlowLink]:
+    with SlowLink(mariadb.port, greeting_delay=NEVER_SECONDS) as link:
+        yield link
 
 
 @pytest.fixture
-def silent_api(silent: SilentServer) -> Iterator[ApiProcess]:
-    """The API with its default timeouts (connect 2 s, read 2 s, pool 5, pool wait 0.5 s)."""
-    env = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": str(silent.port), "MYSQL_PASSWORD": "never-asked"}
-    with ApiProcess(env) as process:
-        yield process
+def silent_api(silent: SlowLink, mariadb, start_api) -> ApiProcess:
+    return start_api(mariadb, MYSQL_PORT=str(silent.port))
 
 
 def timed_get(client: httpx.Client, path: str) -> tuple[httpx.Response, float]:
@@ -82,7 +54,7 @@ def test_ready_answers_503_within_its_1_second_deadline(silent_api, silent, figu
         response, elapsed = timed_get(client, "/ready")
     assert (response.status_code, response.json()) == (503, {"detail": "Database timed out"})
     assert elapsed < 1.4  # its 1 s deadline plus HTTP; the probe itself gives up at 2 s
-    assert len(silent.accepted) == 1
+    assert len(silent.links) == 1
     figure(f"silent MySQL: /ready gave 503 after {elapsed:.2f} s")
 
 
@@ -109,7 +81,7 @@ def test_parallel_requests_each_answer_503_within_the_read_timeout_and_status_st
     details = sorted(response.json()["detail"] for response, _ in results)
     assert details == ["Database busy"] * (len(askers) - POOL_SIZE) + ["Database timed out"] * POOL_SIZE
     # One connection attempt per request that held a connection slot: no retries, no storm.
-    assert len(silent.accepted) == POOL_SIZE
+    assert len(silent.links) == POOL_SIZE
     figure(
         f"silent MySQL: {len(askers)} x /users/1 gave 503 within {slowest:.2f} s; "
         f"{len(status_latencies)} x /status meanwhile, max {max(status_latencies) * 1000:.1f} ms"
