@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from conftest import LANES
 from devstack import ROOT
 from k8s.manifests import FILES, container, load
+from userapi.config import Settings, env_name
 
 DOCS = {
     path: (ROOT / path).read_text()
@@ -463,3 +464,13 @@ def test_the_runbook_installs_traefik_on_kind_as_the_ci_workflow_does():
 
     (helm,) = re.findall(r"^helm upgrade --install traefik .*\\\n.*$", section(RUNBOOK, "kind"), re.M)
     assert one_line(helm) in one_line((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+
+
+def test_the_settings_table_lists_every_setting_with_its_default():
+    rows = {ticked(row[0])[0]: ticked(row[1]) for row in table_rows(section(README, "Settings"))}
+    expected = {}
+    for name, field in Settings.model_fields.items():
+        default = field.get_default()
+        shown = default.get_secret_value() if hasattr(default, "get_secret_value") else default
+        expected[env_name(name)] = [str(shown)] if shown != "" else []
+    assert rows == expected
