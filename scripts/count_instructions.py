@@ -3,7 +3,7 @@
     .venv/bin/python scripts/count_instructions.py [--level app|server|both] [--requests 300]
 
 Wall-clock benchmarks on a shared machine move by 10-30% between runs; the number of CPU instructions a
-request takes does not (repeated counts agree within 0.2%). For each of /status, /users (the seed's 100
+request takes hardly does. For each of /status, /users (the seed's 100
 rows) and /users/{id} (ids 1-100 in turn), two counts:
 
 - app: the ASGI application called in-process, no HTTP server, its database a stand-in that answers from
@@ -11,10 +11,13 @@ rows) and /users/{id} (ids 1-100 in turn), two counts:
 - server: `uvicorn main:server`, as the image runs it, on a private MariaDB: the whole process (HTTP
   parsing, the app, the pool and the driver), the client outside it.
 
-Each count runs the program twice under callgrind, with --warmup requests and then a few or --requests
-more; per request = (instructions of the longer run - the shorter) / --requests, so start-up, imports
-and the warm-up cancel out. Needs valgrind (Debian: apt-get install valgrind). The server count also
-includes uvicorn's timer (10 ticks a second), under 1% of a request here.
+The app count is one run under callgrind: after --warmup requests to each path, the script calls a
+marker function before each path's --requests requests, and callgrind starts a new count at each
+marker. The server count runs each path's server twice, with --warmup + 50 and with --requests more
+requests; per request = (the longer run - the shorter) / --requests, so start-up and warm-up cancel
+out. It also counts the server's access log and uvicorn's timer (10 ticks a second, which under
+valgrind adds a little per request when the machine is busy). Python's hash seed is fixed, so repeated
+counts agree within 0.1% (app) and about 1% (server). Needs valgrind (Debian: apt-get install valgrind).
 """
 
 import argparse
@@ -40,8 +43,14 @@ PATHS = ("/status", "/users", "/users/{id}")
 # The short run: enough requests after the warm-up that both runs end in the same state.
 SHORT_RUN = 50
 SEED_ROWS = 100
-# Python salts its string hashes per process, which moves dict layouts and so the counts; fixed here.
-FIXED_HASHES = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
+# What the counted processes see. Python salts its string hashes per process, which moves dict layouts
+# and so the counts: the seed is fixed. OpenTelemetry's variables pass through, so that
+# `OTEL_SDK_DISABLED=true scripts/count_instructions.py` counts the app with FastAPI's telemetry off.
+COUNTED_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "PYTHONHASHSEED": "0",
+    **{name: value for name, value in os.environ.items() if name.startswith("OTEL_")},
+}
 # CPython's os.getppid(): a C function the app never calls, so the script calls it as a marker.
 MARKER = "os_getppid"
 TOTALS = re.compile(r"^(?:summary|totals): (\d+)", re.MULTILINE)
@@ -147,7 +156,7 @@ def count_app(args, scratch: Path) -> dict[str, int]:
         str(args.warmup),
         str(args.requests),
     ]
-    subprocess.run(command, check=True, capture_output=True, timeout=3600, env=FIXED_HASHES)
+    subprocess.run(command, check=True, capture_output=True, timeout=3600, env=COUNTED_ENV)
     # Part 1 is start-up and warm-up; parts 2-4 the paths in order.
     parts = [total_instructions(Path(f"{out_file}.{part}")) for part in range(2, 2 + len(PATHS))]
     return {path: round(total / args.requests) for path, total in zip(PATHS, parts, strict=True)}
@@ -168,7 +177,7 @@ class CountedApi(ApiProcess):
 def count_server(database: MariaDBServer, path: str, count: int, out_file: Path) -> int:
     import httpx
 
-    api = CountedApi({**database.env(), **FIXED_HASHES}, out_file).start(timeout=600)
+    api = CountedApi({**database.env(), **COUNTED_ENV}, out_file).start(timeout=600)
     try:
         with httpx.Client(base_url=api.base_url, timeout=120) as client:
             for url in request_paths(path, count):
