@@ -1,16 +1,18 @@
 """Builds the FastAPI application around one Database."""
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .database import Database, DatabaseUnavailable
-from .routes import add_routes
+from .routes import RETRY_AFTER_SECONDS, add_routes
 
 DESCRIPTION = """A read-only view of the `Main.Users` table.
 
@@ -41,6 +43,19 @@ class RejectLongUrls:
         await self.app(scope, receive, send)
 
 
+def telemetry_config() -> TelemetryConfig | None:
+    """FastAPI's own OpenTelemetry support (spans, metrics and logs once a provider is configured), or
+    off when OTEL_SDK_DISABLED is true.
+
+    OTEL_SDK_DISABLED is OpenTelemetry's own switch, not a setting of this service; like every boolean
+    variable of the OpenTelemetry specification, only "true" (in any case) means true. Off, FastAPI
+    also stops looking for providers on each request: about 30,000 instructions (doc/PERFORMANCE.md).
+    """
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return {"tracing": False, "metrics": False, "logs": False}
+    return None
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,15 +73,17 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         version="1.0.0",
         lifespan=lifespan,
-        # The service exports no OpenTelemetry data. Switched off, FastAPI also skips looking for
-        # tracer, meter and logger providers on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry=telemetry_config(),
     )
     add_routes(app)
     app.add_middleware(RejectLongUrls)
 
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, error: DatabaseUnavailable) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(error)})
+        return JSONResponse(
+            status_code=503,
+            content={"detail": str(error)},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     return app

@@ -1,8 +1,8 @@
-"""The response shapes: published in /openapi.json, and used to validate and encode the answers."""
+"""The shapes of the query and the answers: published in /openapi.json, validated and encoded by FastAPI."""
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 # A page of users holds at most MAX_PAGE_SIZE rows, so no answer the API reads is unbounded.
@@ -31,10 +31,7 @@ class Ready(BaseModel):
 class UserPage(BaseModel):
     """The query of GET /users: which page of users. Unknown parameters are ignored, as FastAPI does."""
 
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    after_id: int | None = None
-
-
-# Rows are validated against the published shape and encoded in one pass by pydantic's Rust core.
-USER = TypeAdapter(User)
-USER_LIST = TypeAdapter(list[User])
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="How many users at most.")
+    after_id: int | None = Field(
+        None, description="Only users with a greater user_id; omit it to start at the first."
+    )

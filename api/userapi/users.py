@@ -1,11 +1,11 @@
-"""Queries on Main.Users, compiled once, and their answers encoded as the JSON body to send."""
+"""Queries on Main.Users, compiled once, and their answers in the published shape."""
 
 from collections.abc import Sequence
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
 
 from .database import Database, Row, Statement
-from .models import USER, USER_LIST
+from .models import User
 
 # The column is a signed INT: an id outside this range cannot exist, so it never reaches the database.
 INT_COLUMN_RANGE = range(-(2**31), 2**31)
@@ -29,11 +29,11 @@ ONE_USER = Statement.compile(select(*COLUMNS).where(USERS.c.id == bindparam("use
 PING = Statement.compile(text("SELECT 1"))
 
 
-def as_users(rows: Sequence[Row]) -> list[dict]:
+def as_users(rows: Sequence[Row]) -> list[User]:
     return [{"user_id": user_id, "username": username, "email": email} for user_id, username, email in rows]
 
 
-async def user_page_json(database: Database, limit: int, after_id: int | None) -> tuple[bytes, int | None]:
+async def user_page(database: Database, limit: int, after_id: int | None) -> tuple[list[User], int | None]:
     """Up to `limit` users with ids above after_id, and the id the next page starts after (None: none)."""
     # Any integer is a valid after_id; clamped to just outside the column's range, it selects the same
     # rows and the server compares INT with INT.
@@ -42,15 +42,12 @@ async def user_page_json(database: Database, limit: int, after_id: int | None) -
     # One row more than asked tells whether another page exists, without a COUNT.
     rows = await database.fetch(USER_PAGE, {"after_id": lowest, "rows": limit + 1})
     page = rows[:limit]
-    body = USER_LIST.dump_json(USER_LIST.validate_python(as_users(page)))
-    return body, page[-1][0] if len(rows) > limit else None
+    return as_users(page), page[-1][0] if len(rows) > limit else None
 
 
-async def one_user_json(database: Database, user_id: int) -> bytes | None:
+async def one_user(database: Database, user_id: int) -> User | None:
     rows = await database.fetch(ONE_USER, {"user_id": user_id})
-    if not rows:
-        return None
-    return USER.dump_json(USER.validate_python(as_users(rows)[0]))  # the primary key: one row at most
+    return as_users(rows)[0] if rows else None  # the primary key: one row at most
 
 
 async def ping(database: Database, timeout: float) -> None:

@@ -8,11 +8,12 @@ import yaml
 from devstack import ROOT
 from k8s import manifests
 from k8s.manifests import CHECKS, container
+from userapi.app import create_app
 from userapi.config import Settings, env_name
-from userapi.routes import READINESS_DEADLINE_SECONDS, ROUTES
+from userapi.routes import READINESS_DEADLINE_SECONDS
 
 SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
-ROUTE_PATHS = {path for path, _, _ in ROUTES}
+ROUTE_PATHS = set(create_app(Settings()).openapi()["paths"])
 
 
 @pytest.fixture
@@ -152,46 +153,6 @@ def test_the_probes_call_routes_of_the_api_and_give_up_after_it(committed):
     assert {api[probe]["httpGet"]["path"] for probe in manifests.PROBES} <= ROUTE_PATHS
     # The endpoint gives up before the kubelet does, so a slow database reads as 503, not a timeout.
     assert api["readinessProbe"]["timeoutSeconds"] > READINESS_DEADLINE_SECONDS
-
-
-def pre_stop_pause(spec: dict) -> int:
-    command = spec["lifecycle"]["preStop"]["exec"]["command"]
-    assert command[0] == "sleep", command
-    return int(command[1])
-
-
-# What a clean MySQL shutdown may take after its SIGTERM, and uvicorn's after the API's: a budget for
-# the grace period, far above what either takes with this data (a few seconds).
-SHUTDOWN_BUDGET_SECONDS = 10
-
-
-def test_mysql_outlasts_the_api_drain_within_the_grace_period(committed):
-    # Every container gets SIGTERM (after its preStop) at the same moment, in no set order.
-    grace = committed["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    api, db = container(committed, "api"), container(committed, "db")
-    # After its pause the API stops accepting; a request already in flight holds MySQL at most this long.
-    read_timeout = next(
-        (int(e["value"]) for e in api["env"] if e["name"] == "MYSQL_READ_TIMEOUT"),
-        Settings.model_fields["read_timeout"].default,
-    )
-    api_drained = pre_stop_pause(api) + read_timeout
-    assert pre_stop_pause(db) > api_drained
-    assert pre_stop_pause(db) + SHUTDOWN_BUDGET_SECONDS <= grace
-    assert api_drained + SHUTDOWN_BUDGET_SECONDS <= grace
-
-
-MEBIBYTES = {"Mi": 1, "Gi": 1024}
-
-
-def mebibytes(quantity: str) -> int:
-    return int(quantity[:-2]) * MEBIBYTES[quantity[-2:]]
-
-
-def test_mysql_requests_the_memory_it_runs_in(committed):
-    # MySQL 8 runs at 350-450 MB: a smaller request lets the scheduler overcommit the node, and a
-    # rolling update runs four MySQL servers at once. The limit leaves room for initialisation.
-    resources = container(committed, "db")["resources"]
-    assert 512 <= mebibytes(resources["requests"]["memory"]) <= mebibytes(resources["limits"]["memory"])
 
 
 def test_compose_runs_the_same_images_as_the_deployment(committed):
