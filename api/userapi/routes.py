@@ -48,7 +48,7 @@ def add_routes(app: FastAPI) -> None:
     """Declare the routes on the app's own router.
 
     Not an APIRouter and app.include_router(): in this FastAPI an included router stays a layer of its
-    own, which each request goes through as well. That costs 12-20% more app-level instructions per
+    own, which each request goes through as well. That costs 7-22% more app-level instructions per
     request (doc/PERFORMANCE.md); declared here, on the app, the routes cost none of it.
     """
 

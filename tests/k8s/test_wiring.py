@@ -10,7 +10,7 @@ from k8s import manifests
 from k8s.manifests import CHECKS, container
 from userapi.app import create_app
 from userapi.config import Settings, env_name
-from userapi.routes import READINESS_DEADLINE_SECONDS
+from userapi.routes import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS
 
 SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
 ROUTE_PATHS = set(create_app(Settings()).openapi()["paths"])
@@ -153,6 +153,8 @@ def test_the_probes_call_routes_of_the_api_and_give_up_after_it(committed):
     assert {api[probe]["httpGet"]["path"] for probe in manifests.PROBES} <= ROUTE_PATHS
     # The endpoint gives up before the kubelet does, so a slow database reads as 503, not a timeout.
     assert api["readinessProbe"]["timeoutSeconds"] > READINESS_DEADLINE_SECONDS
+    # A client told to retry after a 503 comes back once readiness has been asked again.
+    assert RETRY_AFTER_SECONDS >= api["readinessProbe"]["periodSeconds"]
 
 
 def test_compose_runs_the_same_images_as_the_deployment(committed):
