@@ -26,12 +26,14 @@ class Settings(BaseSettings):
     # - read_timeout: each request's whole database deadline (waiting for a connection, connecting and
     #   the query). The server's lock_wait_timeout follows it, so a query waiting on a table lock ends on
     #   the server too. (The name is kept from when it also set the driver's socket timeouts.)
-    # - connect_timeout: one connection attempt on its worker thread (TCP and handshake); the driver
-    #   takes whole seconds.
+    # - connect_timeout: each read of a connection attempt on its worker thread (TCP, handshake,
+    #   authentication); the driver restarts it with every byte and takes whole seconds.
     # - socket_timeout: the driver's read and write timeouts, which restart with every byte. Reads that
     #   could wait run on a worker thread and end at the request's deadline anyway; this only bounds a
     #   stuck thread.
-    read_timeout: float = Field(2, gt=0, le=60)
+    # At least 0.1: the deadline ends 50 ms early (database.RESPONSE_MARGIN_SECONDS), so a smaller value
+    # would fail every query while /ready, with its own deadline, kept the Pod in rotation.
+    read_timeout: float = Field(2, ge=0.1, le=60)
     connect_timeout: int = Field(2, ge=1, le=60)
     socket_timeout: int = Field(30, ge=1, le=3600)
 

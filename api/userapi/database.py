@@ -16,8 +16,10 @@ leaves the bytes where they are) and walks the MySQL packets (`answer_is_complet
 
 Each call has one deadline, counted from the moment it asks: waiting for a connection, opening one and
 the query all fit inside it, and no query is sent once it has passed. Opening a connection (TCP,
-handshake, authentication) runs on a worker thread too, bounded by the connect timeout; a request stops
-waiting for it at its deadline, and a connection that arrives late goes to the next request.
+handshake, authentication) runs on a worker thread too, each of its reads bounded by the connect
+timeout (the driver restarts it with every byte, so a handshake that drips holds its thread and its
+place longer, never the loop); a request stops waiting for it at its deadline, and a connection that
+arrives late goes to the next request.
 
 One bound for the pool: connections being opened, idle, in use, or waiting for their reading thread to
 end are counted together and never exceed pool_size, so there are never more worker threads than that
@@ -31,7 +33,8 @@ can show it work; the idle limit covers both, and a unit test shows it.
 
 When the server has gone away for one connection (it closed the socket, or said so: errors 2006, 4031,
 1053, 1927), it has for every idle one too, as after a MySQL restart: all of them are closed, and the
-query is tried once more on a fresh connection if the failed one had served before. A timeout or any
+query is tried once more on a fresh connection if the failed one had waited in the pool (a
+connection opened for this very request failing that way means the server is gone for good). A timeout or any
 other error closes only its own connection.
 """
 
@@ -242,7 +245,7 @@ class PooledConnection:
         self._peekable = not negotiated & UNREADABLE_FRAMING
         self._deprecate_eof = bool(negotiated & CLIENT_DEPRECATE_EOF)
         self._buffer = bytearray(PEEK_BYTES)
-        self.served = False  # has answered a query before: a failure may then mean it went stale
+        self.pooled = False  # has waited in the pool: a server-gone failure may mean it went stale
         self.idle_since = 0.0
         self.reader: asyncio.Future | None = None  # a worker thread reading an answer from it
         self.closed = False
@@ -333,6 +336,10 @@ class Database:
         except MySQLdb.Error as error:
             log.warning("database error: %s %s", type(error).__name__, error.args[:1])
             raise DatabaseUnavailable("Database unavailable") from None
+        except Exception:
+            # Not the driver's: out of file descriptors, the pool closing under the request. Still a 503.
+            log.exception("database access failed")
+            raise DatabaseUnavailable("Database unavailable") from None
 
     async def _fetch(
         self,
@@ -346,7 +353,7 @@ class Database:
             return await self._use(loop, connection, statement, values, deadline)
         except ServerGone:
             self._discard_idle()
-            if not connection.served:
+            if not connection.pooled:
                 raise
         # The connection had gone stale with its server (a MySQL restart): once more, on a fresh one.
         return await self._use(loop, await self._acquire(loop, deadline), statement, values, deadline)
@@ -372,7 +379,6 @@ class Database:
         except BaseException:
             self._close(connection)  # a query may still be in flight on it: never reuse it
             raise
-        connection.served = True
         self._release(connection)
         return rows
 
@@ -387,13 +393,15 @@ class Database:
         try:
             async with asyncio.timeout_at(deadline):
                 # shield: the read goes on until the socket is shut down; the connection closes after it.
-                return await asyncio.shield(connection.reader)
+                rows = await asyncio.shield(connection.reader)
         except TimeoutError:
             connection.shut_down()
             raise QueryTimeout from None
         except asyncio.CancelledError:
             connection.shut_down()
             raise
+        connection.reader = None  # done: its rows are the request's now, not the idle connection's
+        return rows
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> PooledConnection:
         """An idle connection, a new one, or one handed over by another request."""
@@ -426,7 +434,11 @@ class Database:
         if loop.time() >= deadline:
             self._uncount()
             raise QueryTimeout
-        attempt = loop.run_in_executor(self._threads, self._new_connection)
+        try:
+            attempt = loop.run_in_executor(self._threads, self._new_connection)
+        except BaseException:
+            self._uncount()  # the executor refused it (the pool is closing): no attempt is under way
+            raise
         try:
             async with asyncio.timeout_at(deadline):
                 # shield: giving up must not cancel the attempt, or a late connection would be lost.
@@ -457,6 +469,7 @@ class Database:
 
     def _release(self, connection: PooledConnection) -> None:
         """A clean connection: to the next waiting request, else to the idle list."""
+        connection.pooled = True  # a late one too: it may go stale before its first query
         if self._closed:
             self._close(connection)
         elif waiter := self._next_waiter():

@@ -88,6 +88,7 @@ def test_the_request_deadline_and_the_drivers_socket_timeouts_are_separate_setti
         ("MYSQL_PORT", "70000"),
         ("MYSQL_POOL_SIZE", "0"),
         ("MYSQL_READ_TIMEOUT", "soon"),
+        ("MYSQL_READ_TIMEOUT", "0.05"),  # would end every deadline before it began
         ("MYSQL_SOCKET_TIMEOUT", "0"),
         ("MYSQL_POOL_MAX_IDLE", "-1"),
         ("MYSQL_HOST", ""),

@@ -135,7 +135,8 @@ def test_an_answer_dripping_in_never_holds_the_event_loop(mariadb, start_api, fi
                 assert probe.get("/status").status_code == 200
                 latencies.append(time.monotonic() - started)
             users, waited = dripping.result()
-        # The dripping connection was closed by the API: it can never serve another request.
+        # The API hung up the dripping connection (its socket shut down at the deadline), so it can
+        # never serve another request; the unit tests show the close and the freed place that follow.
         wait_until(lambda: link.dripping_links_closed_by_client() == 1, HANG_GUARD_SECONDS, "it closed")
     assert latencies and max(latencies) < DRIP_STATUS_BOUND_SECONDS, f"/status took {max(latencies):.2f} s"
     assert users.status_code == 503

@@ -282,6 +282,8 @@ def test_with_eof_deprecated_the_rows_end_with_an_ok_packet_and_no_eof_follows_t
         pytest.param(b"\xff\xff\xff\x01" + b"\x03" * 100, id="a continued 16 MB packet"),
         pytest.param(packet(b"\xfbdata.csv"), id="local infile request"),
         pytest.param(packet(b"\xfc"), id="malformed column count"),
+        # Alone, it ends exactly where the peek does: only the progress check can say "not yet".
+        pytest.param(error(0xFFFF, "\x01\x01\x00"), id="a progress report alone"),
         pytest.param(error(0xFFFF, "\x01\x01\x00") + result_set(), id="a progress report first"),
         pytest.param(result_set() + b"\x00", id="bytes after the answer"),
     ],
@@ -489,6 +491,17 @@ async def test_a_server_gone_error_drops_every_idle_connection_and_retries_once_
     assert len(server.connections) == 4 and server.most_open == 3
     busy.respond()
     assert await holder == ROWS
+
+
+async def test_a_late_connection_gone_stale_in_the_pool_is_retried_like_a_used_one(make_database, server):
+    database = make_database(pool_size=1)
+    server.gate.clear()
+    assert await failure(database, timeout=SOON) == "Database timed out"
+    server.gate.set()
+    await wait_for(lambda: database._idle, "the late connection in the pool")
+    server.connections[0].hang_up()  # a MySQL restart before its first query
+    assert await fetch(database) == ROWS
+    assert server.attempts == 2
 
 
 async def test_a_server_gone_error_on_the_retry_gives_503_unavailable(database, server):
