@@ -163,14 +163,13 @@ detect_cluster() {
   local how="CLUSTER"
   if [[ -z "${CLUSTER}" ]]; then
     how="its nodes and context"
-    # k3d runs k3s in containers: its kubelets say +k3s too, so its node or context names tell it apart.
-    CLUSTER="$(jq -r --arg context "${CONTEXT}" '
-      if any(.items[]; .status.nodeInfo.kubeletVersion | test("\\+k3s")) then
-        if any(.items[]; .metadata.name | test("^k3d-.+-(server|agent)-[0-9]+$"))
-          or ($context | startswith("k3d-")) then "k3d" else "k3s" end
+    CLUSTER="$(jq -r '
+      if any(.items[]; .status.nodeInfo.kubeletVersion | test("\\+k3s")) then "k3s"
       elif any(.items[]; .metadata.labels | has("minikube.k8s.io/name")) then "minikube"
       elif any(.items[]; (.spec.providerID // "") | startswith("kind://")) then "kind"
       else "" end' "${WORKDIR}/nodes.json")"
+    # k3d runs k3s in containers: its kubelets say +k3s too, so its node or context names tell it apart.
+    [[ "${CLUSTER}" != k3s || -z "$(cluster_name "${K3D_NAME_FROM_NODES}" k3d)" ]] || CLUSTER=k3d
   fi
   if [[ -z "${CLUSTER}" && -z "${REGISTRY}" ]]; then
     die 2 "context ${CONTEXT} is not recognisably k3s, k3d, kind or minikube: set CLUSTER=k3s|k3d|kind|minikube," \
@@ -203,12 +202,16 @@ check_k3s_node_is_this_machine() {
   fi
 }
 
-# The k3d cluster's name: from a node's name, k3d-NAME-server-0, else from the context k3d made, k3d-NAME.
-k3d_cluster_name() {
+# The cluster's name as kind and k3d give it: from the nodes (k3d-NAME-server-0; kind's providerID
+# kind://docker/NAME/NODE), else from the context the tool made (k3d-NAME, kind-NAME).
+readonly K3D_NAME_FROM_NODES='first(.items[].metadata.name | capture("^k3d-(?<name>.+)-(server|agent)-[0-9]+$").name)'
+readonly KIND_NAME_FROM_NODES='first(.items[].spec.providerID // "" | select(startswith("kind://"))) | split("/")[3]'
+
+# cluster_name JQ_FILTER CONTEXT_PREFIX
+cluster_name() {
   local name
-  name="$(jq -r 'first(.items[].metadata.name | capture("^k3d-(?<name>.+)-(server|agent)-[0-9]+$").name) // ""' \
-    "${WORKDIR}/nodes.json")"
-  [[ -n "${name}" || "${CONTEXT}" != k3d-* ]] || name="${CONTEXT#k3d-}"
+  name="$(jq -r "(${1}) // \"\"" "${WORKDIR}/nodes.json")"
+  [[ -n "${name}" || "${CONTEXT}" != "${2}"-* ]] || name="${CONTEXT#"${2}"-}"
   printf '%s' "${name}"
 }
 
@@ -295,17 +298,13 @@ make_image_available() {
         die 1 "k3s ctr images import failed (output above)"
       ;;
     kind)
-      # The cluster's name: from a node's providerID, kind://docker/NAME/NODE, else from the context
-      # kind made, kind-NAME.
-      name="$(jq -r 'first(.items[].spec.providerID // "" | select(startswith("kind://"))) | split("/")[3]' \
-        "${WORKDIR}/nodes.json")"
-      [[ -n "${name}" || "${CONTEXT}" != kind-* ]] || name="${CONTEXT#kind-}"
+      name="$(cluster_name "${KIND_NAME_FROM_NODES}" kind)"
       "${ENGINE}" save -o "${archive}" "${IMAGE_REF}" >&2
       kind load image-archive "${archive}" ${name:+--name "${name}"} >&2 ||
         die 1 "kind load image-archive failed (output above)"
       ;;
     k3d)
-      name="$(k3d_cluster_name)"
+      name="$(cluster_name "${K3D_NAME_FROM_NODES}" k3d)"
       "${ENGINE}" save -o "${archive}" "${IMAGE_REF}" >&2
       k3d image import "${archive}" ${name:+--cluster "${name}"} >&2 || die 1 "k3d image import failed (output above)"
       ;;

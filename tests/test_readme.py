@@ -312,7 +312,7 @@ def test_the_exam_section_maps_each_rendering_to_files_that_exist():
 def test_the_exam_section_shows_the_password_the_docker_hub_flow_and_what_the_grader_sees():
     exam = section(README, "Exam")
     assert "MYSQL_PASSWORD=datascientest1234 make deploy" in exam
-    assert "datascientest1234" in exam and "`my-secret-eval.yml`" in exam
+    assert "`my-secret-eval.yml`" in exam
     assert "openssl rand -hex 24" in exam  # the generated password, for anything that is not an exam
     assert "REGISTRY=docker.io/<user> make deploy" in exam
     assert f"docker build -t docker.io/<user>/{API_IMAGE} ./api" in exam
@@ -322,11 +322,10 @@ def test_the_exam_section_shows_the_password_the_docker_hub_flow_and_what_the_gr
         assert sight in exam, sight
 
 
-def test_deploy_sh_accepts_the_documented_registry_and_password():
+def test_deploy_sh_accepts_the_documented_registry():
     script = (ROOT / "scripts" / "deploy.sh").read_text()
     (registry_rule,) = re.findall(r"matches \"\$\{REGISTRY\}\" '([^']+)'", script)
     assert re.fullmatch(registry_rule, "docker.io/learner")
-    assert not set("'\"\\\n") & set("datascientest1234")  # the characters deploy.sh refuses
 
 
 def test_the_exam_section_fits_one_screen():

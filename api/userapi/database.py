@@ -34,8 +34,8 @@ can show it work; the idle limit covers both, and a unit test shows it.
 When the server has gone away for one connection (it closed the socket, or said so: errors 2006, 4031,
 1053, 1927), it has for every idle one too, as after a MySQL restart: all of them are closed, and the
 query is tried once more on a fresh connection if the failed one had waited in the pool (a
-connection opened for this very request failing that way means the server is gone for good). A timeout or any
-other error closes only its own connection.
+connection opened for this very request failing that way means the server is gone for good). A timeout
+or any other error closes only its own connection.
 """
 
 import asyncio
@@ -244,7 +244,6 @@ class PooledConnection:
         negotiated = driver.client_flag & driver.server_capabilities
         self._peekable = not negotiated & UNREADABLE_FRAMING
         self._deprecate_eof = bool(negotiated & CLIENT_DEPRECATE_EOF)
-        self._buffer = bytearray(PEEK_BYTES)
         self.pooled = False  # has waited in the pool: a server-gone failure may mean it went stale
         self.idle_since = 0.0
         self.reader: asyncio.Future | None = None  # a worker thread reading an answer from it
@@ -253,17 +252,20 @@ class PooledConnection:
     def fileno(self) -> int:
         return self.driver.fileno()
 
-    def answer_arrived(self) -> bool:
-        """Whether the whole answer is here, so that reading it cannot block. Raises ServerGone."""
+    def answer_arrived(self, buffer: bytearray) -> bool:
+        """Whether the whole answer is here, so that reading it cannot block. Raises ServerGone.
+
+        `buffer` receives a copy of what the kernel holds; the bytes stay there for the driver.
+        """
         try:
-            size = self._socket.recv_into(self._buffer, 0, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            size = self._socket.recv_into(buffer, 0, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             return False
         except OSError:  # reset by the peer, or a TCP timeout
             raise ServerGone from None
         if size == 0:  # the server closed the connection
             raise ServerGone
-        return self._peekable and answer_is_complete(self._buffer, size, self._deprecate_eof)
+        return self._peekable and answer_is_complete(buffer, size, self._deprecate_eof)
 
     def shut_down(self) -> None:
         """End any read in progress: the socket is shared by both descriptors, and so is its shutdown."""
@@ -299,6 +301,23 @@ async def _readable(loop: asyncio.AbstractEventLoop, connection: PooledConnectio
         timer.cancel()
 
 
+async def _wait_for_thread(work: asyncio.Future, deadline: float, give_up: Callable[[], Any]) -> Any:
+    """The result of work on a worker thread, waited for until the deadline.
+
+    Past the deadline (QueryTimeout) or on cancellation, give_up() settles what the work still holds:
+    the work itself is shielded, since a thread cannot be interrupted.
+    """
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.shield(work)
+    except TimeoutError:
+        give_up()
+        raise QueryTimeout from None
+    except asyncio.CancelledError:
+        give_up()
+        raise
+
+
 class Database:
     def __init__(self, settings: Settings, connect: Callable[..., Connection] = MySQLdb.connect) -> None:
         self._connect = partial(connect, **connect_arguments(settings))
@@ -308,7 +327,10 @@ class Database:
         self._waiters: deque[asyncio.Future] = deque()
         self._wait_limit = settings.pool_timeout
         self._max_idle = settings.pool_max_idle
-        self._deadline = float(settings.read_timeout)
+        self._deadline = settings.read_timeout
+        # Peeks happen on the event loop only, one at a time, each done with its buffer before the next
+        # await: one buffer serves every connection.
+        self._peek_buffer = bytearray(PEEK_BYTES)
         # One thread per counted connection at most (opening it, or reading an answer from it): no
         # thread hand-off ever waits in the executor's queue.
         self._threads = ThreadPoolExecutor(max_workers=settings.pool_size, thread_name_prefix="mysql")
@@ -371,13 +393,10 @@ class Database:
             raise QueryTimeout
         try:
             rows = await self._query(loop, connection, statement.render(connection.driver, values), deadline)
-        except MySQLdb.OperationalError as error:
-            self._close(connection)
-            if error.args[0] in SERVER_GONE:
-                raise ServerGone from None
-            raise
-        except BaseException:
+        except BaseException as error:
             self._close(connection)  # a query may still be in flight on it: never reuse it
+            if isinstance(error, MySQLdb.OperationalError) and error.args[0] in SERVER_GONE:
+                raise ServerGone from None
             raise
         self._release(connection)
         return rows
@@ -387,27 +406,19 @@ class Database:
     ) -> Sequence[Row]:
         connection.driver.send_query(sql)
         await _readable(loop, connection, deadline)
-        if connection.answer_arrived():
+        if connection.answer_arrived(self._peek_buffer):
             return read_answer(connection.driver)
         connection.reader = loop.run_in_executor(self._threads, read_answer, connection.driver)
-        try:
-            async with asyncio.timeout_at(deadline):
-                # shield: the read goes on until the socket is shut down; the connection closes after it.
-                rows = await asyncio.shield(connection.reader)
-        except TimeoutError:
-            connection.shut_down()
-            raise QueryTimeout from None
-        except asyncio.CancelledError:
-            connection.shut_down()
-            raise
+        # Given up, the socket is shut down, which ends the read; the connection closes after it.
+        rows = await _wait_for_thread(connection.reader, deadline, connection.shut_down)
         connection.reader = None  # done: its rows are the request's now, not the idle connection's
         return rows
 
     async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> PooledConnection:
         """An idle connection, a new one, or one handed over by another request."""
-        if loop.time() >= deadline:
-            raise QueryTimeout
         now = loop.time()
+        if now >= deadline:
+            raise QueryTimeout
         while self._idle and now - self._idle[0].idle_since > self._max_idle:
             self._close(self._idle.pop(0))
         if self._idle:
@@ -440,13 +451,10 @@ class Database:
             self._uncount()  # the executor refused it (the pool is closing): no attempt is under way
             raise
         try:
-            async with asyncio.timeout_at(deadline):
-                # shield: giving up must not cancel the attempt, or a late connection would be lost.
-                return await asyncio.shield(attempt)
-        except (TimeoutError, asyncio.CancelledError) as error:
-            attempt.add_done_callback(self._settle_late)
-            if isinstance(error, TimeoutError):
-                raise QueryTimeout from None
+            # Given up, the attempt goes on: a late connection goes to the pool, a failure frees the place.
+            settle_later = partial(attempt.add_done_callback, self._settle_late)
+            return await _wait_for_thread(attempt, deadline, settle_later)
+        except (QueryTimeout, asyncio.CancelledError):
             raise
         except BaseException:
             self._uncount()

@@ -12,7 +12,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -81,18 +81,24 @@ def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, s
     figure(f"503 after {elapsed:.2f} s with the database down; 200 again {recovery:.2f} s after it came back")
 
 
+def status_latencies_while(api, pending: Future, at_most: int) -> list[float]:
+    """Seconds each GET /status took, one after another, until `pending` is done (at most `at_most`)."""
+    latencies = []
+    with http_client(base_url=api.base_url, timeout=10) as probe:
+        while not pending.done() and len(latencies) < at_most:
+            started = time.monotonic()
+            assert probe.get("/status").status_code == 200
+            latencies.append(time.monotonic() - started)
+    return latencies
+
+
 def test_a_locked_table_never_blocks_the_event_loop(mariadb, start_api, figure):
     api = start_api(mariadb, MYSQL_READ_TIMEOUT="3")
     get(api, "/users")  # warm the pool
     with mariadb.table_lock(), ThreadPoolExecutor(1) as pool:
         blocked = pool.submit(timed_get, api, "/users")
         mariadb.wait_for_lock_waiters(1)  # the query now waits on the lock
-        latencies = []
-        with http_client(base_url=api.base_url, timeout=10) as probe:
-            while not blocked.done() and len(latencies) < 200:
-                started = time.monotonic()
-                assert probe.get("/status").status_code == 200
-                latencies.append(time.monotonic() - started)
+        latencies = status_latencies_while(api, blocked, at_most=200)
         users, waited = blocked.result()
     assert len(latencies) >= 20  # (a frozen loop would allow one or two before the query gives up)
     assert max(latencies) < STATUS_HANG_GUARD_SECONDS, f"/status took up to {max(latencies):.2f} s"
@@ -126,14 +132,10 @@ def test_an_answer_dripping_in_never_holds_the_event_loop(mariadb, start_api, fi
     # Each answer's first KB at once, then a byte every 20 ms: /users (8 KB) would take minutes.
     with SlowLink(mariadb.port, drip_after=1024) as link:
         api = start_api(mariadb, MYSQL_PORT=str(link.port))
-        with ThreadPoolExecutor(1) as pool, http_client(base_url=api.base_url, timeout=10) as probe:
+        with ThreadPoolExecutor(1) as pool:
             dripping = pool.submit(timed_get, api, "/users")
             wait_until(lambda: link.dripping, HANG_GUARD_SECONDS, "an answer dripping in")
-            latencies = []
-            while not dripping.done() and len(latencies) < 5000:
-                started = time.monotonic()
-                assert probe.get("/status").status_code == 200
-                latencies.append(time.monotonic() - started)
+            latencies = status_latencies_while(api, dripping, at_most=5000)
             users, waited = dripping.result()
         # The API hung up the dripping connection (its socket shut down at the deadline), so it can
         # never serve another request; the unit tests show the close and the freed place that follow.

@@ -74,6 +74,10 @@ def skip_reasons(config_text: str) -> dict[str, str]:
     return reasons
 
 
+CHECKOV_TEXT = CHECKOV_CONFIG.read_text()
+SKIP_REASONS = skip_reasons(CHECKOV_TEXT)
+
+
 def checkov(files: list[str], cwd: Path, home: Path) -> subprocess.Popen:
     """checkov over `files`, started in `cwd`: it reads .checkov.yaml from there (and from HOME, so the
     tests give it an empty one)."""
@@ -131,9 +135,8 @@ def test_checkov_passes_the_committed_manifests(checkov_runs):
 
 
 def test_every_skip_has_a_reason_and_is_needed(checkov_runs):
-    text = CHECKOV_CONFIG.read_text()
-    reasons = skip_reasons(text)
-    assert set(reasons) == set(yaml.safe_load(text)["skip-check"])
+    reasons = SKIP_REASONS
+    assert set(reasons) == set(yaml.safe_load(CHECKOV_TEXT)["skip-check"])
     assert {check: reason for check, reason in reasons.items() if len(reason) < 30} == {}
     # Without the config, exactly the skipped checks fail.
     failing = ids(checkov_runs["unconfigured"], "failed")
@@ -143,14 +146,14 @@ def test_every_skip_has_a_reason_and_is_needed(checkov_runs):
 
 def test_checkov_run_in_the_checkout_reads_the_config(checkov_runs):
     # A skipped check does not run: it is neither passed, failed nor reported skipped, on any file.
-    skipped = set(skip_reasons(CHECKOV_CONFIG.read_text()))
+    skipped = set(SKIP_REASONS)
     configured = checkov_runs["configured"]
     for outcome in ("passed", "failed", "skipped"):
         assert ids(configured, outcome, files=list(configured)) & skipped == set(), outcome
 
 
 def test_checkov_does_fail_an_unhardened_deployment(checkov_runs):
-    assert not UNHARDENED & set(skip_reasons(CHECKOV_CONFIG.read_text()))
+    assert not UNHARDENED & set(SKIP_REASONS)
     assert ids(checkov_runs["configured"], "failed", files=["bare.yml"]) >= UNHARDENED
 
 

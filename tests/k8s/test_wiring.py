@@ -12,6 +12,8 @@ from userapi.app import create_app
 from userapi.config import Settings, env_name
 from userapi.routes import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS
 
+COMPOSE_SERVICES = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]
+
 SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
 ROUTE_PATHS = set(create_app(Settings()).openapi()["paths"])
 
@@ -158,6 +160,13 @@ def test_the_probes_call_routes_of_the_api_and_give_up_after_it(committed):
 
 
 def test_compose_runs_the_same_images_as_the_deployment(committed):
-    services = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]
-    assert services["db"]["image"] == "${DB_IMAGE:-" + container(committed, "db")["image"] + "}"
-    assert services["api"]["image"] == "${API_IMAGE:-" + container(committed, "api")["image"] + "}"
+    assert COMPOSE_SERVICES["db"]["image"] == "${DB_IMAGE:-" + container(committed, "db")["image"] + "}"
+    assert COMPOSE_SERVICES["api"]["image"] == "${API_IMAGE:-" + container(committed, "api")["image"] + "}"
+
+
+def test_the_db_container_names_its_database_in_the_deployment_and_in_compose(committed):
+    # The real image's entrypoint creates MYSQL_DATABASE when it is missing; without it we would depend on
+    # whatever the image was seeded with.
+    db = container(committed, "db")
+    assert manifests.env_value(db, "MYSQL_DATABASE") == {"name": "MYSQL_DATABASE", "value": "Main"}
+    assert COMPOSE_SERVICES["db"]["environment"]["MYSQL_DATABASE"] == "Main"

@@ -63,59 +63,31 @@ def all_passed(result: subprocess.CompletedProcess, folder: Path) -> bool:
     return result.returncode == 0 and summary_rows(folder) == dict.fromkeys(CHECKS, "PASS")
 
 
-class OtherServer(ThreadingHTTPServer):
-    """Another process's HTTP server on a loopback port, answering every GET as the API would; it counts
+JSON = "application/json"
+USER_1 = (200, b'{"user_id":1,"username":"a","email":"b"}', JSON)
+# Another process's HTTP server on the port, answering every GET as the API would.
+LOOKS_LIKE_THE_API = {
+    "/status": (200, b"1", JSON),
+    "/users/1": USER_1,
+    None: (200, b"[" + USER_1[1] + b"]", JSON),
+}
+# A deliberately broken API: /status is fine, /users answers 500 with an HTML error page.
+BROKEN_API = {
+    "/status": (200, b"1", JSON),
+    "/users/1": USER_1,
+    None: (500, b"<html>Internal Server Error</html>", "text/html"),
+}
+
+
+class CannedServer(ThreadingHTTPServer):
+    """An HTTP server on a loopback port giving fixed answers by path (None: any other path); it counts
     the requests it gets."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             self.server.requests += 1
-            body = b"1" if self.path == "/status" else b'[{"user_id":1,"username":"x","email":"y"}]'
-            if self.path == "/users/1":
-                body = b'{"user_id":1,"username":"x","email":"y"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    def __init__(self, host: str, port: int = 0):
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.requests = 0
-        super().__init__((host, port), self.Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-
-@pytest.fixture
-def other_server():
-    """Start OtherServers; all are shut down afterwards."""
-    started: list[OtherServer] = []
-
-    def start(host: str, port: int = 0) -> OtherServer:
-        started.append(OtherServer(host, port))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.shutdown()
-        server.server_close()
-
-
-class BrokenApi(ThreadingHTTPServer):
-    """A deliberately broken API: /status is fine, /users answers 500 with an HTML error page."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, body, kind = {
-                "/status": (200, b"1", "application/json"),
-                "/users/1": (200, b'{"user_id":1,"username":"a","email":"b"}', "application/json"),
-            }.get(self.path, (500, b"<html>Internal Server Error</html>", "text/html"))
+            answers = self.server.answers
+            status, body, kind = answers.get(self.path, answers[None])
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.end_headers()
@@ -124,13 +96,35 @@ class BrokenApi(ThreadingHTTPServer):
         def log_message(self, *args):
             pass
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), self.Handler)
+    def __init__(self, answers: dict, host: str, port: int = 0):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.answers = answers
+        self.requests = 0
+        super().__init__((host, port), self.Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def canned_server():
+    """Start CannedServers; all are shut down afterwards."""
+    started: list[CannedServer] = []
+
+    def start(answers: dict, host: str = "127.0.0.1", port: int = 0) -> CannedServer:
+        started.append(CannedServer(answers, host, port))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
 
 
 def test_help_explains_the_checks_and_settings():
@@ -209,12 +203,8 @@ def test_an_ingress_address_that_refuses_falls_back_to_a_port_forward(cluster, a
     assert f"http://{refusing}) does not answer" in how and "port-forward svc/api-svc" in how
 
 
-def test_a_500_from_the_api_fails_and_the_summary_names_the_check(cluster):
-    broken = BrokenApi()
-    try:
-        result, (folder,) = run_capture(cluster, BASE_URL=broken.url)
-    finally:
-        broken.shutdown()
+def test_a_500_from_the_api_fails_and_the_summary_names_the_check(cluster, canned_server):
+    result, (folder,) = run_capture(cluster, BASE_URL=canned_server(BROKEN_API).url)
     assert result.returncode == 1
     rows = summary_rows(folder)
     assert rows["users"] == "FAIL" and rows["status"] == "PASS"
@@ -285,11 +275,11 @@ def test_without_an_ingress_address_it_port_forwards_on_a_port_kubectl_picks_and
     assert forwards_of(cluster) == []
 
 
-def test_a_taken_port_forward_port_fails_naming_kubectls_error_and_sends_nothing(cluster, api, other_server):
+def test_a_taken_port_forward_port_fails_naming_kubectls_error_and_sends_nothing(cluster, api, canned_server):
     # The port is taken on both loopback addresses by another HTTP server that answers like the API;
     # kubectl cannot listen, so nothing may be sent to that port and nothing it says may be recorded.
-    ipv4 = other_server("127.0.0.1")
-    ipv6 = other_server("::1", ipv4.port)
+    ipv4 = canned_server(LOOKS_LIKE_THE_API)
+    ipv6 = canned_server(LOOKS_LIKE_THE_API, "::1", ipv4.port)
     cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
     result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(ipv4.port))
     assert result.returncode == 1
@@ -303,9 +293,9 @@ def test_a_taken_port_forward_port_fails_naming_kubectls_error_and_sends_nothing
     assert forwards_of(cluster) == []
 
 
-def test_with_only_the_ipv4_port_taken_the_checks_go_where_kubectl_listens(cluster, api, other_server):
+def test_with_only_the_ipv4_port_taken_the_checks_go_where_kubectl_listens(cluster, api, canned_server):
     # kubectl then listens on [::1] only; 127.0.0.1 on the same port is another process.
-    other = other_server("127.0.0.1")
+    other = canned_server(LOOKS_LIKE_THE_API)
     cluster.update(port_forward_to=api.base_url.removeprefix("http://"))
     result, (folder,) = run_capture(cluster, PORT_FORWARD_PORT=str(other.port))
     assert all_passed(result, folder), result.stderr + (folder / "SUMMARY.md").read_text()

@@ -320,14 +320,18 @@ def test_k3d_is_told_from_k3s_by_its_context_when_its_nodes_are_renamed(cluster,
     assert_loaded_once(cluster, "k3d", ["image", "import", "--cluster", "dev"])
 
 
-def test_on_k3d_no_host_k3s_is_needed_and_a_missing_k3d_is_named(cluster, tmp_path):
+def path_without(cluster, tmp_path, *tools: str) -> str:
+    """The doubles' PATH with the doubles of `tools` left out."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("kubectl", "docker", "k3s", "kind", "minikube"):  # every double but k3d
+    for tool in {"kubectl", "docker", "k3s", "k3d", "kind", "minikube"} - set(tools):
         (bin_dir / tool).symlink_to(DOUBLES / tool)
+    return f"{bin_dir}:{cluster.env()['PATH'].split(':', 1)[1]}"
+
+
+def test_on_k3d_no_host_k3s_is_needed_and_a_missing_k3d_is_named(cluster, tmp_path):
     cluster.update(nodes=NODES["k3d"])
-    path = f"{bin_dir}:{cluster.env()['PATH'].split(':', 1)[1]}"
-    result = run_deploy(cluster, path=path)
+    result = run_deploy(cluster, path=path_without(cluster, tmp_path, "k3d", "k3s"))
     assert result.returncode == 2
     assert "missing required tool(s): k3d" in error_lines(result)[0]
     assert loads(cluster) == [] and cluster.calls("docker") == []
@@ -460,12 +464,7 @@ def test_missing_tools_are_named(cluster, tmp_path):
 
 
 def test_a_missing_cluster_tool_is_named(cluster, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("kubectl", "docker", "k3s", "k3d", "minikube"):  # every double but kind
-        (bin_dir / tool).symlink_to(DOUBLES / tool)
-    path = f"{bin_dir}:{cluster.env()['PATH'].split(':', 1)[1]}"
-    result = run_deploy(cluster, path=path)
+    result = run_deploy(cluster, path=path_without(cluster, tmp_path, "kind"))
     assert result.returncode == 2
     assert "missing required tool(s): kind" in error_lines(result)[0]
 

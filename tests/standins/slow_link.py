@@ -12,7 +12,7 @@ closed.
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CHUNK_BYTES = 65536
 
@@ -23,7 +23,7 @@ class Link:
 
     answer_bytes: int = 0  # bytes of the current answer passed so far
     dripped: bool = False  # some bytes of an answer were dripped
-    closed_by_client: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_by_client: bool = False  # the API hung up its end
 
 
 class SlowLink:
@@ -61,7 +61,7 @@ class SlowLink:
         return any(link.dripped for link in self.links)
 
     def dripping_links_closed_by_client(self) -> int:
-        return sum(1 for link in self.links if link.dripped and link.closed_by_client.is_set())
+        return sum(1 for link in self.links if link.dripped and link.closed_by_client)
 
     def _run(self) -> None:
         try:
@@ -108,7 +108,7 @@ class SlowLink:
             link.answer_bytes = 0  # a new request: what the server sends next is a new answer
             server.write(chunk)
             await server.drain()
-        link.closed_by_client.set()
+        link.closed_by_client = True
 
     async def _answers(self, server: asyncio.StreamReader, client: asyncio.StreamWriter, link: Link) -> None:
         greeting = await server.read(CHUNK_BYTES)
