@@ -14,6 +14,7 @@ import threading
 from datetime import datetime
 
 import pytest
+import yaml
 
 from devstack import ROOT
 from devstack.ports import free_port
@@ -153,6 +154,10 @@ def test_up_serves_the_api_after_db_is_healthy_and_down_leaves_nothing(images, d
         assert http_get(f"{base}/users/1").json()["user_id"] == 1
 
         db, api = f"{project}_db_1", f"{project}_api_1"
+        # MySQL came up as compose's db user, on the image's own volume, with a read-only root.
+        declared_user = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["db"]["user"]
+        uids = podman.podman("exec", db, "grep", "^Uid:", "/proc/1/status").stdout.split()[1:]
+        assert uids == [declared_user.split(":")[0]] * 4
         healthy, api_started = first_healthy_at(db), started_at(api)
         figure(f"db first healthy at {healthy.isoformat()}, api started at {api_started.isoformat()}")
         assert api_started > healthy

@@ -1,5 +1,5 @@
 """The MySQL stand-in behaves like the official image where the project relies on it, and fails where
-the official image fails (docker-library/mysql 8.0 docker-entrypoint.sh)."""
+the official image fails (docker-library/mysql 8.0's Dockerfile and docker-entrypoint.sh, 8.0.25)."""
 
 import secrets
 from collections.abc import Callable, Iterator
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.container
 
 # Characters URLs choke on, and none that the official entrypoint cannot take (' " \ line breaks).
 PASSWORD = "standin-pw@:/x"
-DB = container(load(), "db")
+MANIFESTS = load()
+DB = container(MANIFESTS, "db")
 # The Deployment's db probe and compose's db healthcheck, as committed.
 PROBE = DB["readinessProbe"]["exec"]["command"]
 HEALTHCHECK = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]["db"]["healthcheck"]["test"]
@@ -36,8 +37,21 @@ class StandIn:
         result = podman.podman("logs", self.name)
         return result.stdout + result.stderr
 
-    def run(self, command: list[str]) -> int:
-        return podman.podman("exec", self.name, *command, check=False).returncode
+    def run(self, command: list[str], user: str | None = None) -> int:
+        as_user = ("--user", user) if user else ()
+        return podman.podman("exec", *as_user, self.name, *command, check=False).returncode
+
+    def main_process(self, field: str) -> list[str]:
+        """A field of /proc/1/status: the server's, once the entrypoint has exec'd it."""
+        status = podman.podman("exec", self.name, "grep", f"^{field}:", "/proc/1/status").stdout
+        return status.split()[1:]
+
+    def owner(self, path: str) -> str:
+        return podman.podman("exec", self.name, "stat", "-c", "%U:%G", path).stdout.strip()
+
+    def restart(self) -> None:
+        podman.podman("stop", "--time", "20", self.name)
+        podman.podman("start", self.name)
 
 
 def as_command(healthcheck: list[str]) -> list[str]:
@@ -75,14 +89,15 @@ def start(images) -> Iterator[Callable[..., StandIn]]:
         password: str | None = PASSWORD,
         mounts: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        options: tuple[str, ...] = (),
     ) -> StandIn:
         standin = StandIn(f"mysql-standin-{secrets.token_hex(4)}", free_port())
         started.append(standin.name)
-        options = ["-d", "--name", standin.name, "-p", f"127.0.0.1:{standin.port}:3306"]
-        options += ["-e", f"MYSQL_ROOT_PASSWORD={password}"] if password is not None else []
-        options += [option for name, value in (env or {}).items() for option in ("-e", f"{name}={value}")]
-        options += [option for mount in mounts for option in ("-v", mount)]
-        podman.podman("run", *options, MYSQL_STANDIN, *args)
+        run_options = ["-d", "--name", standin.name, "-p", f"127.0.0.1:{standin.port}:3306", *options]
+        run_options += ["-e", f"MYSQL_ROOT_PASSWORD={password}"] if password is not None else []
+        run_options += [option for name, value in (env or {}).items() for option in ("-e", f"{name}={value}")]
+        run_options += [option for mount in mounts for option in ("-v", mount)]
+        podman.podman("run", *run_options, MYSQL_STANDIN, *args)
         return standin
 
     yield run
@@ -113,6 +128,73 @@ def test_it_is_seeded_over_tcp_with_the_root_password(standin):
         connect(standin.port, "wrong")
     assert refused.value.args[0] == 1045  # access denied
     assert "running /docker-entrypoint-initdb.d/10-users-seed.sql" in standin.logs()
+
+
+# What follows mirrors docker-library/mysql's 8.0 Dockerfile and docker-entrypoint.sh (8.0.25): the
+# image's mysql user, its directories, and the entrypoint's two paths, as root and as any other user.
+
+
+def test_the_deployment_runs_db_as_the_images_mysql_user_whose_directories_anyone_may_write(images):
+    # The official Dockerfile: `groupadd -r mysql && useradd -r -g mysql mysql` (999:999 on Debian),
+    # then /var/lib/mysql and /var/run/mysqld owned by mysql with mode 1777.
+    image = podman.podman(
+        "run",
+        "--rm",
+        MYSQL_STANDIN,
+        "sh",
+        "-c",
+        "id -u mysql; id -g mysql; stat -c '%U:%G %a' /var/lib/mysql /var/run/mysqld",
+    )
+    uid, gid, *directories = image.stdout.splitlines()
+    declared = DB["securityContext"]
+    assert (int(uid), int(gid)) == (declared["runAsUser"], declared["runAsGroup"])
+    assert int(gid) == MANIFESTS["Deployment"]["spec"]["template"]["spec"]["securityContext"]["fsGroup"]
+    assert directories == ["mysql:mysql 1777", "mysql:mysql 1777"]
+
+
+def test_started_as_root_it_steps_down_to_mysql_before_anything_else(standin):
+    assert "Switching to dedicated user 'mysql'" in standin.logs()
+    uid, gid = DB["securityContext"]["runAsUser"], DB["securityContext"]["runAsGroup"]
+    assert standin.main_process("Uid") == [str(uid)] * 4
+    assert standin.main_process("Gid") == [str(gid)] * 4
+    assert standin.main_process("CapEff") == ["0000000000000000"]  # root's capabilities went with it
+    assert standin.owner("/var/lib/mysql/mysql") == "mysql:mysql"  # initialised as mysql
+
+
+def test_started_as_root_it_gives_the_mysql_user_what_in_the_datadir_is_not_its(start):
+    running = start()
+    wait_for_server(running.port).close()
+    assert running.run(["touch", "/var/lib/mysql/left-by-root"]) == 0
+    running.restart()
+    wait_for_server(running.port).close()
+    # `find DATADIR ! -user mysql -exec chown mysql`: the user changes, the group does not.
+    assert running.owner("/var/lib/mysql/left-by-root") == "mysql:root"
+
+
+@pytest.mark.parametrize("user", ["999:999", "4242:4242"], ids=["as mysql", "as any other user"])
+def test_started_as_another_user_it_runs_as_that_user_and_changes_no_owner(start, user):
+    running = start(options=("--user", user))
+    wait_for_server(running.port).close()
+    assert "Switching to dedicated user" not in running.logs()
+    assert running.main_process("Uid")[0] == user.split(":")[0]
+    assert running.run(["touch", "/var/lib/mysql/left-by-root"], user="root") == 0
+    # Were it to try the chown it does as root, it would fail here and stop.
+    running.restart()
+    wait_for_server(running.port).close()
+    assert running.owner("/var/lib/mysql/left-by-root") == "root:root"
+
+
+@pytest.mark.parametrize("read_only", ["/var/run/mysqld", "/tmp"])
+def test_with_a_read_only_root_it_needs_its_socket_directory_and_tmp_writable(start, read_only):
+    # The Deployment's db: run as mysql, read-only root, a volume for the data and writable
+    # /var/run/mysqld (socket, pid file) and /tmp (mysqld's temporary files; the real entrypoint's
+    # bash 5.0 also writes its here-documents there). Without either one the server does not start.
+    writable = [path for path in ("/var/run/mysqld", "/tmp") if path != read_only]
+    user = f"{DB['securityContext']['runAsUser']}:{DB['securityContext']['runAsGroup']}"
+    tmpfs = [option for path in writable for option in ("--tmpfs", f"{path}:mode=1777")]
+    stopped = start(options=("--user", user, "--read-only", "--read-only-tmpfs=false", *tmpfs))
+    assert exit_status(stopped) != 0
+    assert "Read-only file system" in stopped.logs()
 
 
 def test_MYSQL_DATABASE_is_created_when_missing_and_init_files_run_in_it(start, tmp_path):

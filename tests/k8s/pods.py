@@ -8,7 +8,10 @@ What the test changes, in a copy, never in the committed file:
   same machine never meet, and what a run leaves behind can be looked up by name;
 - each replica is a one-replica Deployment of its own with its own volume names: podman turns an
   emptyDir into a named volume called after the volume, shared by every pod that names it (three MySQL
-  servers on one data directory), where Kubernetes gives every Pod its own.
+  servers on one data directory), where Kubernetes gives every Pod its own;
+- `fsGroup`, which podman 4.3 ignores, is done here as a kubelet does it: the test makes each volume
+  beforehand, group-owned by fsGroup (see kubelet_volume), and gives every container fsGroup as a
+  supplementary group (pod `supplementalGroups`, which podman honours).
 The Secret becomes a podman secret: podman 4.3 cannot read one made by `kube play` of a Secret
 manifest, so it is created as JSON mapping each key to its base64 value, which it can.
 """
@@ -70,6 +73,9 @@ class PlayedDeployment:
         renamed = {volume["name"]: f"{self.prefix}-{index}-{volume['name']}" for volume in pod["volumes"]}
         for volume in pod["volumes"]:
             volume["name"] = renamed[volume["name"]]
+        context = pod.get("securityContext", {})
+        if "fsGroup" in context:
+            context["supplementalGroups"] = [*context.get("supplementalGroups", []), context["fsGroup"]]
         for spec in pod["containers"]:
             spec["image"] = IMAGE_FOR[spec["name"]]
             spec.pop("ports", None)
@@ -83,6 +89,10 @@ class PlayedDeployment:
     def up(self) -> list[Pod]:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret_values(self.manifests).items()}
         podman.podman("secret", "create", self.secret_name, "-", input=json.dumps(encoded))
+        for replica in self.replicas:
+            pod = replica["spec"]["template"]["spec"]
+            for volume in pod["volumes"]:
+                kubelet_volume(volume["name"], pod.get("securityContext", {}).get("fsGroup"))
         self._file.write_text(yaml.safe_dump_all(self.replicas))
         podman.podman("kube", "play", str(self._file), timeout=300)
         return self.pods()
@@ -117,6 +127,22 @@ class PlayedDeployment:
         return found + [name for name in secrets_left if name == self.secret_name]
 
 
+def kubelet_volume(name: str, fs_group: int | None) -> None:
+    """A volume as the kubelet would hand it to a Pod with this fsGroup, made before `kube play` uses it.
+
+    It starts as root's with mode 0755, as a PersistentVolume usually does (an emptyDir starts 0777,
+    writable by anyone, which would hide whether fsGroup works). With an fsGroup the kubelet then makes
+    it group-owned by fsGroup, group-writable and set-group-ID (new files inherit the group); only that
+    lets a non-root container write it. Made with podman's uid/gid options, so podman leaves the owner
+    alone: by itself podman would give it the owner and mode of the image's directory (Docker's copy-up),
+    reading them on the host for a path under a symlink such as /var/run.
+    """
+    podman.podman("volume", "create", "--opt", "nocopy", "--opt", f"o=uid=0,gid={fs_group or 0}", name)
+    if fs_group is not None:
+        mountpoint = podman.podman("volume", "inspect", "--format", "{{.Mountpoint}}", name).stdout
+        Path(mountpoint.strip()).chmod(0o2775)
+
+
 def run_probe(pod: Pod, manifests: Manifests, container_name: str, probe_kind: str) -> bool:
     """One attempt of a declared probe, as the kubelet makes it: a command run inside the container, or
     an HTTP GET to the pod's IP (sent from the api container, which has Python, in the pod's network)."""
@@ -149,13 +175,3 @@ def wait_for_probe(
         interval=min(period, 1),
     )
     return time.monotonic() - started
-
-
-def restart_container(pod: Pod, name: str) -> None:
-    """Restart a stopped container the way the kubelet does: a new container from the same spec in the
-    same pod, so only the pod's volumes carry over, not the old container's own files. (podman's clone
-    keeps the spec, env and volumes but not the dropped capabilities; nothing here depends on those.)"""
-    old = pod.container(name)
-    podman.podman("container", "clone", "--destroy", old, f"{old}-restarted")
-    podman.podman("rename", f"{old}-restarted", old)
-    podman.podman("start", old)

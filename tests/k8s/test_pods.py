@@ -1,12 +1,14 @@
 """The committed Deployment as three real pods (podman kube play), each with db and api side by side."""
 
+import copy
 import json
 import secrets
 
 import pytest
 
+from devstack.wait import wait_until
 from k8s.manifests import PROBES, container
-from k8s.pods import KUBE_NETWORK, restart_container, run_probe, secret_values, wait_for_probe
+from k8s.pods import KUBE_NETWORK, PlayedDeployment, run_probe, secret_values, wait_for_probe
 from support import podman
 from support.podman import API_IMAGE
 
@@ -15,6 +17,11 @@ pytestmark = pytest.mark.container
 
 def exec_in(pod, name: str, *command: str):
     return podman.podman("exec", pod.container(name), *command, check=False)
+
+
+def db_log(pod) -> str:
+    log = podman.podman("logs", pod.container("db"))
+    return log.stdout + log.stderr
 
 
 def sql(pod, statement: str) -> str:
@@ -97,19 +104,47 @@ def test_each_pod_keeps_its_mysql_data_on_its_own_emptydir(played, manifests):
     assert len(sources) == len(played)
 
 
-def capability_set(pod, name: str, field: str) -> int:
-    return int(exec_in(pod, name, "grep", field, "/proc/1/status").stdout.split()[-1], 16)
+def process_status(pod, name: str) -> dict[str, list[str]]:
+    """/proc/1/status of a container (its main process), as {field: values}."""
+    status = exec_in(pod, name, "cat", "/proc/1/status").stdout
+    return {key: value.split() for key, _, value in (line.partition(":") for line in status.splitlines())}
 
 
-def test_the_security_contexts_took_effect(played):
+def test_each_container_runs_as_declared_with_no_capability_and_no_way_to_gain_one(played, manifests):
+    pod_context = manifests["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    for pod in played:
+        for name in ("db", "api"):
+            declared = container(manifests, name)["securityContext"]
+            status = process_status(pod, name)
+            assert status["Uid"] == [str(declared["runAsUser"])] * 4, (pod.name, name)
+            assert status["Gid"] == [str(declared["runAsGroup"])] * 4, (pod.name, name)
+            # fsGroup joins every container's groups (here through pods.py, as a kubelet does it).
+            assert str(pod_context["fsGroup"]) in status["Groups"], (pod.name, name)
+            assert status["CapBnd"] == status["CapEff"] == ["0000000000000000"], (pod.name, name)
+            assert status["NoNewPrivs"] == ["1"], (pod.name, name)  # allowPrivilegeEscalation: false
+
+
+def test_each_container_writes_only_its_volumes(played, manifests):
     pod = played[0]
-    assert exec_in(pod, "api", "id", "-u").stdout.strip() == "10001"
-    assert exec_in(pod, "api", "touch", "/app/written").returncode != 0  # read-only root
-    assert exec_in(pod, "api", "touch", "/tmp/written").returncode == 0  # the emptyDir
-    assert capability_set(pod, "api", "CapBnd") == 0
-    # db: only CHOWN(0), DAC_OVERRIDE(1), FOWNER(3), SETGID(6), SETUID(7), and MySQL still started.
-    assert capability_set(pod, "db", "CapBnd") == 0b11001011
-    assert exec_in(pod, "db", "grep", "NoNewPrivs", "/proc/1/status").stdout.split()[-1] == "1"
+    for name in ("db", "api"):
+        for mount in container(manifests, name)["volumeMounts"]:
+            written = f"{mount['mountPath']}/written-by-the-test"
+            assert exec_in(pod, name, "touch", written).returncode == 0, (name, written)
+            exec_in(pod, name, "rm", written)
+        # /var/tmp is writable by every user in both images: only a read-only root stops this.
+        refused = exec_in(pod, name, "touch", "/var/tmp/written-by-the-test")
+        assert "Read-only file system" in refused.stderr, (name, refused.stderr)
+
+
+def test_mysql_took_the_entrypoints_non_root_path_and_owns_its_data(played, manifests):
+    db = container(manifests, "db")["securityContext"]
+    fs_group = manifests["Deployment"]["spec"]["template"]["spec"]["securityContext"]["fsGroup"]
+    for pod in played:
+        assert "Switching to dedicated user" not in db_log(pod), pod.name  # no gosu step
+        # Made by mysqld itself, as the container's user; the group is fsGroup's, from the volume's
+        # set-group-ID bit, as on a kubelet's volume.
+        owners = exec_in(pod, "db", "stat", "-c", "%u:%g", "/var/lib/mysql/mysql").stdout.strip()
+        assert owners == f"{db['runAsUser']}:{fs_group}", pod.name
 
 
 def test_a_db_restart_fails_only_its_pods_readiness_and_keeps_its_data(played, manifests, figure):
@@ -123,15 +158,38 @@ def test_a_db_restart_fails_only_its_pods_readiness_and_keeps_its_data(played, m
         for pod in healthy:
             assert run_probe(pod, manifests, "api", "readinessProbe")
     finally:
-        restart_container(broken, "db")
+        # The kubelet would start a new container from the same spec. With a read-only root filesystem
+        # a container keeps nothing of its own, only the Pod's volumes, so starting the stopped one
+        # again is the same. (podman's `container clone` would drop the user, groups, read-only root
+        # and dropped capabilities.)
+        podman.podman("start", broken.container("db"))
     recovered_after = wait_for_probe(broken, manifests, "api", "readinessProbe")
-    # The new container found the data on the emptyDir: no second initialisation, the same password
+    # The restarted server found the data on the emptyDir: no second initialisation, the same password
     # (the API's readiness passed again), and what was written before.
-    log = podman.podman("logs", broken.container("db"))
-    assert "Initializing database files" not in log.stdout + log.stderr
+    assert db_log(broken).count("Initializing database files") == 1
     assert "kept_across_restart" in sql(broken, "SHOW DATABASES").split()
     sql(broken, "DROP DATABASE kept_across_restart")
     figure(
         f"readiness failed {failed_after:.1f} s after MySQL stopped; "
-        f"passed again {recovered_after:.1f} s after a new db container started"
+        f"passed again {recovered_after:.1f} s after the db container started again"
     )
+
+
+def test_without_fsgroup_mysql_cannot_write_a_volume_that_root_owns(images, manifests):
+    # The control for the volumes that pods.py makes as a kubelet would (root's, mode 0755): the same
+    # Pod without fsGroup fails, so the pod set above writes its data through fsGroup and nothing else.
+    without = copy.deepcopy(manifests)
+    without["Deployment"]["spec"]["replicas"] = 1
+    del without["Deployment"]["spec"]["template"]["spec"]["securityContext"]["fsGroup"]
+    deployment = PlayedDeployment(without)
+    try:
+        (pod,) = deployment.up()
+        wait_until(
+            lambda: 'Errcode: 13 "Permission denied"' in db_log(pod),
+            60,
+            "MySQL is refused its data directory",
+            interval=podman.POLL_INTERVAL,
+        )
+    finally:
+        deployment.down()
+    assert deployment.leftovers() == []

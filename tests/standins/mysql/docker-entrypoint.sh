@@ -2,6 +2,10 @@
 # STAND-IN entrypoint for datascientest/mysql-k8s:1.0.0 (MySQL 8 on the official image's entrypoint),
 # written from the facts of docker-library/mysql's 8.0 docker-entrypoint.sh, including its flaws:
 # - arguments that start with "-" mean "mysqld with these options"; any other command runs as given;
+# - started as root, it hands what in the datadir is not the mysql user's to that user (the user only,
+#   not the group), then runs itself again as mysql through gosu; started as any other user, it does
+#   neither and runs everything as that user, which must be able to write the datadir, /var/run/mysqld
+#   and /tmp;
 # - on an empty datadir: initialise, start a temporary server on the Unix socket only, set the root
 #   password for root@localhost and root@'%', create MYSQL_DATABASE if set and missing, run
 #   /docker-entrypoint-initdb.d/* (SQL in MYSQL_DATABASE when set; sourced scripts get docker_process_sql),
@@ -16,17 +20,18 @@ set -euo pipefail
 shopt -s nullglob
 
 readonly DATADIR=/var/lib/mysql
-readonly SOCKET=/run/mysqld/mysqld.sock
+readonly SOCKET=/var/run/mysqld/mysqld.sock
 readonly INIT_DIR=/docker-entrypoint-initdb.d
 readonly TEMPORARY_SERVER_TIMEOUT_SECONDS="${TEMPORARY_SERVER_TIMEOUT_SECONDS:-60}"
 
 log() { printf '%s [Note] [Entrypoint]: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 err() { printf '%s [ERROR] [Entrypoint]: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; exit 1; }
 
-# The official image's server configuration, given on the command line: the stand-in reads no config
-# file (Debian's MariaDB package would bind to 127.0.0.1 and hide what the arguments do).
-server_defaults=(--no-defaults --user=mysql "--datadir=${DATADIR}" "--socket=${SOCKET}" --port=3306
-  --skip-name-resolve)
+# The official image's server configuration (its my.cnf and conf.d/docker.cnf), given on the command
+# line: the stand-in reads no config file (Debian's MariaDB package would bind to 127.0.0.1 and hide
+# what the arguments do). No --user: the server runs as whoever the entrypoint runs as.
+server_defaults=(--no-defaults "--datadir=${DATADIR}" "--socket=${SOCKET}"
+  --pid-file=/var/run/mysqld/mysqld.pid --port=3306 --skip-name-resolve)
 
 # MySQL options MariaDB lacks. MariaDB has no X Plugin, so "X Protocol off" already holds: drop it.
 # Any other X Plugin setting cannot be honoured, and says so.
@@ -52,7 +57,8 @@ client() {
 }
 client_before_password() { mariadb --no-defaults --protocol=socket --socket="${SOCKET}" --user=root "$@"; }
 
-# Read from /proc, not `kill -0`: the server runs as mysql, and the Pod grants root no CAP_KILL.
+# Read from /proc, not `kill -0`: a server that has exited stays a zombie until it is waited for, and
+# `kill -0` still finds a zombie.
 running() { local state; state="$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" && [[ "${state}" != Z ]]; }
 
 start_temporary_server() {
@@ -120,14 +126,21 @@ run_init_files() {
   done
 }
 
+# As the official one: only as root, and only the owning user (fewer writes than chown -R).
+create_db_directories() {
+  mkdir -p "${DATADIR}"
+  if [[ "$(id -u)" == 0 ]]; then
+    find "${DATADIR}" \! -user mysql -exec chown mysql '{}' +
+  fi
+}
+
 initialise() {
   if [[ -z "${MYSQL_ROOT_PASSWORD:-}" ]]; then
     err "Database is uninitialized and password option is not specified
     You need to specify MYSQL_ROOT_PASSWORD (the stand-in supports no other password option)"
   fi
-  chown mysql:mysql "${DATADIR}" /run/mysqld
   log "Initializing database files"
-  mariadb-install-db --no-defaults --user=mysql --datadir="${DATADIR}" \
+  mariadb-install-db --no-defaults --datadir="${DATADIR}" \
     --auth-root-authentication-method=normal --skip-test-db >/dev/null
   log "Starting temporary server"
   start_temporary_server
@@ -152,6 +165,11 @@ main() {
   # Options mariadbd does not know stop here, with its own message, before anything is initialised.
   mariadbd "${server_defaults[@]}" "${server_options[@]}" --verbose --help >/dev/null ||
     err "mariadbd refused its options: $*"
+  create_db_directories
+  if [[ "$(id -u)" == 0 ]]; then
+    log "Switching to dedicated user 'mysql'"
+    exec gosu mysql "${BASH_SOURCE[0]}" "$@"
+  fi
   if [[ ! -d "${DATADIR}/mysql" ]]; then
     initialise
   fi
