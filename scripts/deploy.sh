@@ -45,6 +45,7 @@ Settings: CLUSTER=k3s|kind|minikube (empty: what the nodes say; k3d or a cluster
   REGISTRY=host[:port][/path]  NAMESPACE= (the context's)  MYSQL_PASSWORD= (no ' " \ or newline)
   CONTAINER_ENGINE=docker|podman  BUILD_FLAGS=  ROLLOUT_TIMEOUT=300s  KUBECTL_TIMEOUT=30s  INGRESS_CLASS_WAIT=60
 Needs: bash 4.4+, kubectl, jq, curl, docker or podman, and k3s, kind or minikube unless REGISTRY is set.
+capture-proof.sh's settings (BASE_URL=, NAMESPACE=...) pass through: scripts/capture-proof.sh --help.
 EOF
 }
 
@@ -83,7 +84,7 @@ reach_cluster() {
     { err "kubectl has no current context: point it at your cluster (kubectl config use-context NAME)" && return 1; }
   [[ -n "${NAMESPACE}" ]] || NAMESPACE="$(context_namespace)"
   export NAMESPACE # for capture-proof.sh
-  kube_to nodes.json get nodes -o json || { err "kubectl cannot reach the cluster of context ${CONTEXT}: $(kubectl_error)" && return 1; }
+  kube_to nodes.json get nodes -o json || { err "kubectl cannot reach context ${CONTEXT}'s cluster: $(kubectl_error)" && return 1; }
   log "context ${CONTEXT}, namespace ${NAMESPACE}"
 }
 
@@ -112,11 +113,11 @@ one_default_class() {
 # The Ingress names no class, so the cluster's default IngressClass serves it: there must be one.
 require_default_class() {
   local how="install an ingress controller that marks its class as the default, e.g. Traefik's Helm chart"
-  wait_until "${INGRESS_CLASS_WAIT}" "a default IngressClass" one_default_class && log "Ingress class: ${DEFAULTS} (the default)" && return 0
+  wait_until "${INGRESS_CLASS_WAIT}" "a default IngressClass" one_default_class && log "Ingress class: ${DEFAULTS}" && return 0
   [[ -z "${CLASSES}" ]] || die 1 "the Ingress names no class, so exactly one IngressClass must be the default; of" \
-    "${CLASSES}, ${DEFAULTS:-none} is: kubectl annotate ingressclass NAME ${DEFAULT_CLASS}=true (false on the others) --overwrite"
+    "${CLASSES}, ${DEFAULTS:-none} is: kubectl annotate ingressclass NAME ${DEFAULT_CLASS}=true (false on others) --overwrite"
   case "${CLUSTER}" in
-    k3s) how="k3s makes Traefik's a little after it starts (kubectl wait --for=create ingressclass/traefik), unless --disable=traefik" ;;
+    k3s) how="k3s adds Traefik's after it starts, unless --disable=traefik: kubectl wait --for=create ingressclass/traefik" ;;
     kind) how="install Traefik from its Helm chart with .github/kind/traefik-values.yaml (doc/RUNBOOK.md, kind)" ;;
     minikube) how="run minikube addons enable ingress" ;;
   esac
@@ -131,7 +132,7 @@ build_image() {
   local -a flags=()
   ENGINE="${CONTAINER_ENGINE}"
   [[ -n "${ENGINE}" ]] || { command -v docker >/dev/null && docker info >/dev/null 2>&1 && ENGINE=docker; } || ENGINE=podman
-  command -v "${ENGINE}" >/dev/null || die 2 "no container engine ${ENGINE}: install docker or podman (or start docker's daemon)"
+  command -v "${ENGINE}" >/dev/null || die 2 "no container engine ${ENGINE}: install docker or podman (or start docker)"
   read -r -a flags <<<"${BUILD_FLAGS}"
   [[ -z "${REGISTRY}" ]] || flags+=(--platform linux/amd64)
   log "building api/ with ${ENGINE}"
@@ -164,7 +165,7 @@ make_image_available() {
 
 # An existing Secret is kept: `create` never replaces one. The password goes through pipes only.
 ensure_secret() {
-  kube_to secret get secret "${SECRET}" --ignore-not-found -o name || die 1 "kubectl cannot read secret/${SECRET}: $(kubectl_error)"
+  kube_to secret get secret "${SECRET}" --ignore-not-found -o name || die 1 "kubectl cannot read the Secret: $(kubectl_error)"
   if [[ -s "${WORKDIR}/secret" ]]; then
     log "secret/${SECRET} exists: kept as it is"
     [[ -z "${PASSWORD}" ]] || err "MYSQL_PASSWORD was not used: secret/${SECRET} already exists. To use it, run" \
@@ -174,8 +175,8 @@ ensure_secret() {
   local from=MYSQL_PASSWORD
   [[ -n "${PASSWORD}" ]] || { require_tools openssl && PASSWORD="$(openssl rand -hex 24)" && from="a generated password"; }
   log "creating secret/${SECRET} from ${from}"
-  printf '%s' "${PASSWORD}" | kubectl create secret generic "${SECRET}" --from-file="${SECRET_KEY}=/dev/stdin" --dry-run=client -o json |
-    kubectl label --local -f - "${OWNER}" -o json | kube create -f - >&2 || die 1 "could not create secret/${SECRET}"
+  printf '%s' "${PASSWORD}" | kubectl create secret generic "${SECRET}" --from-file="${SECRET_KEY}=/dev/stdin" -o json \
+    --dry-run=client | kubectl label --local -f - "${OWNER}" -o json | kube create -f - >&2 || die 1 "could not create secret/${SECRET}"
 }
 
 # parse FILE...: the manifests as JSON objects, one after another (kubectl reads YAML offline this way).
@@ -217,10 +218,11 @@ set_value() {
 write_renderings() {
   local extra committed hidden="(select(.kind == \"Secret\") | .stringData.${SECRET_KEY}) |= \"\""
   extra="$(find "${EXAM}" -mindepth 1 -maxdepth 1 ! -name main.py ! -name 'my-*-eval.yml' ! -name evidence 2>/dev/null || true)"
-  [[ -z "${extra}" ]] || die 2 "${EXAM}/ holds files make exam did not write (${extra//$'\n'/ }): move them out, as it replaces ${EXAM}/"
+  [[ -z "${extra}" ]] || die 2 "${EXAM}/ holds files make exam did not write (${extra//$'\n'/ }): move them, as it replaces ${EXAM}/"
   rm -rf "${EXAM}" && mkdir "${EXAM}" && cp api/main.py "${MANIFESTS[@]}" "${EXAM}/"
   set_value "${EXAM}/my-deployment-eval.yml" image "$(committed_api_image)" "${IMAGE_REF}"
-  set_value "${EXAM}/my-secret-eval.yml" "${SECRET_KEY}" "$(parse my-secret-eval.yml | jq -r ".stringData.${SECRET_KEY}")" "${PASSWORD}"
+  set_value "${EXAM}/my-secret-eval.yml" "${SECRET_KEY}" "$(parse my-secret-eval.yml | jq -r ".stringData.${SECRET_KEY}")" \
+    "${PASSWORD}"
   committed="$(parse "${MANIFESTS[@]}" |
     jq -c --arg image "${IMAGE_REF}" "((select(.kind == \"Deployment\") | ${API_IMAGE}) |= \$image) | ${hidden}")"
   [[ "$(parse "${MANIFESTS[@]/#/${EXAM}/}" | jq -c "${hidden}")" == "${committed}" &&
@@ -270,7 +272,7 @@ exam() {
   require_default_class
   apply_renderings
   wait_for_rollout
-  EVIDENCE_ROOT="${EXAM}/evidence" "${ROOT}/scripts/capture-proof.sh" || die 1 "a check failed (evidence above): fix it, then run this again"
+  EVIDENCE_ROOT="${EXAM}/evidence" "${ROOT}/scripts/capture-proof.sh" || die 1 "a check failed (evidence above): fix it, run this again"
   printf '\nHand in the five files of %s/ and the image, which must stay public on the registry:\n' "${EXAM}"
   printf '  %s\n' "${EXAM}/main.py" "${MANIFESTS[@]/#/${EXAM}/}" "image: ${IMAGE_REF}"
 }

@@ -427,7 +427,7 @@ def test_undeploy_leaves_a_secret_it_did_not_create(cluster):
             {"api_server_down": True},
             {},
             1,
-            "cannot reach the cluster of context kind-user-api: The connection",
+            "cannot reach context kind-user-api's cluster: The connection",
         ),
         (
             {"nodes": NODES["other"]},
