@@ -10,7 +10,7 @@ WORKERS ?= 3
 # The caches are in .gitignore and .dockerignore.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy undeploy
+.PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy exam undeploy
 
 bootstrap:
 	@scripts/bootstrap.sh test
@@ -35,7 +35,12 @@ test-fast: bootstrap lint
 ## deploy: build the API image, load it into the cluster kubectl points at (k3s, kind, minikube, or REGISTRY=),
 ## apply the manifests, wait, and capture evidence (scripts/deploy.sh --help)
 deploy:
-	@scripts/deploy.sh
+	@scripts/deploy.sh deploy
+
+## exam: with REGISTRY=docker.io/<user>, push the image, write exam/ (the five files to hand in), check them
+## with scripts/check-exam, apply them, wait, and capture evidence into exam/evidence/
+exam:
+	@scripts/deploy.sh exam
 
 ## undeploy: delete what `make deploy` made (a Secret it did not create stays)
 undeploy:

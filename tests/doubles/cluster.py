@@ -10,18 +10,18 @@ from pathlib import Path
 from devstack import ROOT
 
 DOUBLES = Path(__file__).resolve().parent
-# deploy.sh's own settings (see its --help). The tests pass "" for each one they leave unset, since an
+# deploy.sh's own settings (its --help lists them). The tests pass "" for each one they leave unset, since an
 # empty value is an unset one for the script, so nothing leaks in from the environment running them.
 DEPLOY_SETTINGS = (
     "CLUSTER",
     "REGISTRY",
-    "INGRESS_CLASS",
     "NAMESPACE",
     "MYSQL_PASSWORD",
-    "DEMO_SECRET",
-    "BASE_URL",
     "CONTAINER_ENGINE",
     "BUILD_FLAGS",
+    "ROLLOUT_TIMEOUT",
+    "KUBECTL_TIMEOUT",
+    "INGRESS_CLASS_WAIT",
 )
 PODS = [{"name": f"api-mysql-7c9d-{n}", "ip": f"10.244.0.{10 + n}", "ready": True} for n in range(3)]
 KIND_NODES = [{"name": "demo-control-plane", "provider_id": "kind://docker/demo/demo-control-plane"}]
@@ -47,8 +47,8 @@ class DoubledCluster:
         }
 
     def run(self, script: Path, *args: str, path: str | None = None, **settings: str):
-        """Run a script of this checkout against the doubles, with its evidence and temporary files in
-        this cluster's folder; `path` replaces PATH (to leave tools out)."""
+        """Run a script against the doubles, with its evidence and temporary files in this cluster's folder;
+        `path` replaces PATH (to leave tools out)."""
         workdir = self.state_file.parent
         (workdir / "tmp").mkdir(exist_ok=True)
         folders = {"EVIDENCE_ROOT": str(workdir / "evidence"), "TMPDIR": str(workdir / "tmp")}
@@ -79,8 +79,8 @@ class DoubledCluster:
 
 
 def kind_cluster(workdir: Path, **state) -> DoubledCluster:
-    """A kind cluster named demo with a default IngressClass (nginx) and three ready Pods; `state` adds
-    to or overrides that."""
+    """A kind cluster named demo with Traefik's default IngressClass and three ready Pods; `state` adds to or
+    overrides that."""
     return DoubledCluster(
         workdir,
         **{
@@ -88,7 +88,7 @@ def kind_cluster(workdir: Path, **state) -> DoubledCluster:
             "rollout_ok": True,
             "ingress_address": "",
             "nodes": KIND_NODES,
-            "ingress_classes": [{"name": "nginx", "default": True}],
+            "ingress_classes": [{"name": "traefik", "default": True}],
             **state,
         },
     )
