@@ -1,13 +1,15 @@
-"""Every field of one manifest that must match a field of another, checked by reading the YAML."""
+"""The wiring that is this project's own design rather than the exam's: the API's env against its settings
+model, mysqld on the Pod's loopback only, the probes against the API's routes and deadlines, compose
+against the Deployment. The wiring every rendering needs (selectors, ports, Secret references, the Ingress
+backend, 127.0.0.1) is scripts/check-exam's, tested in tests/scripts/test_check_exam.py."""
 
-import copy
+import re
 
 import pytest
 import yaml
 
 from devstack import ROOT
-from k8s import manifests
-from k8s.manifests import CHECKS, container
+from k8s.manifests import PROBES, Manifests, container, env_value, load, named_ports
 from userapi.app import create_app
 from userapi.config import Settings, env_name
 from userapi.routes import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS
@@ -16,143 +18,124 @@ COMPOSE_SERVICES = yaml.safe_load((ROOT / "compose.yml").read_text())["services"
 
 SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
 ROUTE_PATHS = set(create_app(Settings()).openapi()["paths"])
+# What the API needs to connect; the other settings have defaults that suit the Pod.
+CONNECTION = ("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE")
 
 
 @pytest.fixture
-def committed() -> manifests.Manifests:
-    return manifests.load()
+def committed() -> Manifests:
+    return load()
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def mismatch(left: str, left_value, right: str, right_value) -> list[str]:
+    return (
+        [] if left_value == right_value else [f"{left} ({left_value!r}) must match {right} ({right_value!r})"]
+    )
+
+
+def api_env_problems(m: Manifests) -> list[str]:
+    """The api container's env against the settings the API reads: no unknown name, none missing."""
+    declared = {entry["name"] for entry in container(m, "api").get("env", [])}
+    unknown = [
+        f"api env {name} is no setting of userapi.config.Settings"
+        for name in sorted(declared - SETTING_NAMES)
+    ]
+    return unknown + [f"api env must set {name}" for name in CONNECTION if name not in declared]
+
+
+def loopback_problems(m: Manifests) -> list[str]:
+    """mysqld listens where the API connects and nowhere else, and its probes ask it there."""
+    db = container(m, "db")
+    options = dict(arg[2:].split("=", 1) for arg in db.get("args", []) if arg.startswith("--") and "=" in arg)
+    bind = options.get("bind-address")
+    problems = mismatch(
+        "db args --bind-address",
+        bind,
+        "api env MYSQL_HOST",
+        env_value(container(m, "api"), "MYSQL_HOST")["value"],
+    )
+    if options.get("mysqlx", "ON").upper() not in ("OFF", "0"):
+        problems.append(
+            "db args --mysqlx must be OFF: the X Protocol listens on every interface (port 33060)"
+        )
+    for kind in PROBES:
+        if "exec" not in db.get(kind, {}):
+            problems.append(
+                f"db {kind} must be an exec probe: any other connects to the Pod IP, where mysqld is not"
+            )
+            continue
+        command = " ".join(db[kind]["exec"]["command"])
+        for option, right, value in (
+            ("host", "db args --bind-address", bind),
+            ("port", "db containerPort 'mysql'", str(named_ports(db).get("mysql"))),
+        ):
+            found = re.search(rf"--{option}=(\S+)", command)
+            problems += mismatch(f"db {kind} exec --{option}", found and found[1], right, value)
+    return problems
+
+
+@pytest.mark.parametrize("check", [api_env_problems, loopback_problems], ids=lambda check: check.__name__)
 def test_the_committed_manifests_agree(committed, check):
     assert check(committed) == []
 
 
-def test_the_api_env_matches_the_settings_it_feeds(committed):
-    assert manifests.api_env_matches_settings(committed, SETTING_NAMES) == []
+def set_env(m: Manifests, name: str, value: str | None) -> None:
+    """Set one api env variable, or remove it (None)."""
+    env = container(m, "api")["env"]
+    env[:] = [entry for entry in env if entry["name"] != name]
+    if value is not None:
+        env.append({"name": name, "value": value})
 
 
-# Each wrong edit below must be caught by a check, with a message naming both sides.
-WRONG_EDITS = [
-    (
-        "selector_matches_template",
-        ["Deployment", "spec", "selector", "matchLabels", "app"],
-        "api",
-        ["spec.selector.matchLabels", "spec.template.metadata.labels"],
+def set_db(m: Manifests, field: str, index: int, value) -> None:
+    container(m, "db")[field][index] = value
+
+
+WRONG_EDITS = {
+    "a typo in a setting name": (
+        lambda m: set_env(m, "MYSQL_PASWORD", "x"),
+        api_env_problems,
+        "MYSQL_PASWORD",
     ),
-    (
-        "service_selects_the_pods",
-        ["Service", "spec", "selector", "app"],
-        "api-mysq1",
-        ["Service spec.selector", "Deployment spec.template.metadata.labels"],
+    "a connection setting left out": (
+        lambda m: set_env(m, "MYSQL_USER", None),
+        api_env_problems,
+        "MYSQL_USER",
     ),
-    (
-        "ingress_reaches_the_api",
-        ["Service", "spec", "ports", 0, "targetPort"],
-        "mysql",
-        ["targetPort", "api containerPort"],
+    "mysqld on every interface": (
+        lambda m: set_db(m, "args", 0, "--bind-address=0.0.0.0"),
+        loopback_problems,
+        "db args --bind-address",
     ),
-    (
-        "ingress_reaches_the_api",
-        ["Service", "spec", "ports", 0, "targetPort"],
-        8080,
-        ["targetPort", "api containerPort"],
+    "the X Protocol on": (lambda m: set_db(m, "args", 1, "--mysqlx=ON"), loopback_problems, "--mysqlx"),
+    "the API at another address": (
+        lambda m: set_env(m, "MYSQL_HOST", "10.0.0.1"),
+        loopback_problems,
+        "MYSQL_HOST",
     ),
-    (
-        "secret_refs_exist",
-        ["Secret", "metadata", "name"],
-        "mysql-secrets",
-        ["secretKeyRef.name", "Secret metadata.name"],
+    "a tcpSocket probe": (
+        lambda m: container(m, "db").update(livenessProbe={"tcpSocket": {"port": "mysql"}}),
+        loopback_problems,
+        "db livenessProbe",
     ),
-    (
-        "ingress_reaches_the_api",
-        ["Ingress", "spec", "rules", 0, "http", "paths", 0, "backend", "service", "name"],
-        "api-service",
-        ["backend.service.name", "Service metadata.name"],
-    ),
-    (
-        "ingress_reaches_the_api",
-        ["Ingress", "spec", "rules", 0, "http", "paths", 0, "backend", "service", "port", "number"],
-        80,
-        ["backend.service.port", "Service spec.ports"],
-    ),
-    (
-        "mysql_listens_only_where_its_clients_connect",
-        ["Deployment", "spec", "template", "spec", "containers", 0, "args", 0],
-        "--bind-address=0.0.0.0",
-        ["db args --bind-address", "api env MYSQL_HOST"],
-    ),
-    (
-        "mysql_listens_only_where_its_clients_connect",
-        ["Deployment", "spec", "template", "spec", "containers", 0, "args", 1],
-        "--mysqlx=ON",
-        ["db args --mysqlx", "33060"],
-    ),
-    (
-        "mysql_listens_only_where_its_clients_connect",
-        ["Deployment", "spec", "template", "spec", "containers", 0, "livenessProbe"],
-        {"tcpSocket": {"port": "mysql"}},
-        ["db livenessProbe", "Pod IP", "--bind-address"],
-    ),
-]
+}
 
 
-def edit(document: manifests.Manifests, path: list, value) -> manifests.Manifests:
-    edited = copy.deepcopy(document)
-    target = edited
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return edited
+@pytest.mark.parametrize(("edit", "check", "named"), WRONG_EDITS.values(), ids=WRONG_EDITS)
+def test_a_wrong_edit_is_reported(committed, edit, check, named):
+    edit(committed)
+    problems = check(committed)
+    assert problems and named in problems[0], problems
 
 
-@pytest.mark.parametrize(
-    ("check_name", "path", "value", "names"),
-    WRONG_EDITS,
-    ids=[f"{c}:{'.'.join(map(str, p[1:]))}={v}" for c, p, v, _ in WRONG_EDITS],
-)
-def test_a_wrong_edit_is_reported_naming_both_fields(committed, check_name, path, value, names):
-    problems = getattr(manifests, check_name)(edit(committed, path, value))
-    assert problems, f"{check_name} missed a wrong edit of {path}"
-    assert all(name in problems[0] for name in names), problems[0]
-
-
-def test_a_probe_on_an_undeclared_port_is_reported(committed):
-    api = container(committed, "api")
-    api["readinessProbe"]["httpGet"]["port"] = "web"
-    problems = manifests.probes_use_declared_ports(committed)
-    assert problems == ["api readinessProbe port 'web' must match one of api's containerPorts [8000]"]
-
-
-@pytest.mark.parametrize(
-    ("variable", "value", "named"),
-    [
-        ("MYSQL_HOST", "localhost", "api env MYSQL_HOST"),
-        ("MYSQL_PORT", "3307", "db containerPort 'mysql'"),
-        ("MYSQL_PASWORD", "typo", "userapi.config.Settings"),
-    ],
-)
-def test_a_wrong_api_setting_is_reported(committed, variable, value, named):
-    env = container(committed, "api")["env"]
-    existing = next((entry for entry in env if entry["name"] == variable), None)
-    if existing:
-        existing["value"] = value
-    else:
-        env.append({"name": variable, "value": value})
-    problems = manifests.api_env_matches_settings(committed, SETTING_NAMES)
-    assert any(named in problem for problem in problems), problems
-
-
-def test_a_password_from_two_different_secrets_is_reported(committed):
-    db_password = container(committed, "db")["env"][0]
-    db_password["valueFrom"]["secretKeyRef"]["key"] = "ROOT_PASSWORD"
-    problems = manifests.api_env_matches_settings(committed, SETTING_NAMES)
-    assert any("db env MYSQL_ROOT_PASSWORD" in p and "api env MYSQL_PASSWORD" in p for p in problems)
+def test_both_containers_declare_every_probe(committed):
+    for name in ("db", "api"):
+        assert [kind for kind in PROBES if kind not in container(committed, name)] == [], name
 
 
 def test_the_probes_call_routes_of_the_api_and_give_up_after_it(committed):
     api = container(committed, "api")
-    assert {api[probe]["httpGet"]["path"] for probe in manifests.PROBES} <= ROUTE_PATHS
+    assert {api[probe]["httpGet"]["path"] for probe in PROBES} <= ROUTE_PATHS
     # The endpoint gives up before the kubelet does, so a slow database reads as 503, not a timeout.
     assert api["readinessProbe"]["timeoutSeconds"] > READINESS_DEADLINE_SECONDS
     # A client told to retry after a 503 comes back once readiness has been asked again.
@@ -168,5 +151,5 @@ def test_the_db_container_names_its_database_in_the_deployment_and_in_compose(co
     # The real image's entrypoint creates MYSQL_DATABASE when it is missing; without it we would depend on
     # whatever the image was seeded with.
     db = container(committed, "db")
-    assert manifests.env_value(db, "MYSQL_DATABASE") == {"name": "MYSQL_DATABASE", "value": "Main"}
+    assert env_value(db, "MYSQL_DATABASE") == {"name": "MYSQL_DATABASE", "value": "Main"}
     assert COMPOSE_SERVICES["db"]["environment"]["MYSQL_DATABASE"] == "Main"
