@@ -10,13 +10,16 @@ WORKERS ?= 3
 # The caches are in .gitignore and .dockerignore.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-fast lint bootstrap bootstrap-run clean deploy exam undeploy
+.PHONY: run test test-fast lint bootstrap bootstrap-run bootstrap-exam clean deploy exam undeploy
 
 bootstrap:
 	@scripts/bootstrap.sh test
 
 bootstrap-run:
 	@scripts/bootstrap.sh run
+
+bootstrap-exam:
+	@scripts/bootstrap.sh exam
 
 ## run: a private MariaDB seeded from scripts/sql and the API on http://127.0.0.1:8000 (Ctrl-C stops both)
 run: bootstrap-run
@@ -39,7 +42,7 @@ deploy:
 
 ## exam: with REGISTRY=docker.io/<user>, push the image, write exam/ (the five files to hand in), check them
 ## with scripts/check-exam, apply them, wait, and capture evidence into exam/evidence/
-exam:
+exam: bootstrap-exam
 	@scripts/deploy.sh exam
 
 ## undeploy: delete what `make deploy` made (a Secret it did not create stays)

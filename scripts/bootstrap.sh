@@ -1,31 +1,38 @@
 #!/usr/bin/env bash
-# Installs what `make run` (bootstrap.sh run) or `make test` (bootstrap.sh test) needs on a fresh
-# Debian/Ubuntu machine, and nothing twice: the system packages (only when a command from them is
-# missing) and pinned virtualenvs in .venv. Without root, it names what to install instead of failing
-# halfway.
+# Installs what `make run` (bootstrap.sh run), `make test` (bootstrap.sh test) or `make exam`
+# (bootstrap.sh exam) needs on a fresh Debian/Ubuntu machine, and nothing twice: the system packages
+# (only when a command from them is missing) and pinned virtualenvs in .venv. Without root, it names
+# what to install instead of failing halfway.
 set -euo pipefail
-
-readonly VENV="${VENV:-.venv}"
-readonly PYTHON="${PYTHON:-python3}"
-readonly REQUIREMENTS=(api/requirements.txt requirements-dev.txt)
-# checkov pins older versions of libraries pytest needs, so it gets a virtualenv of its own.
-readonly CHECKOV_VENV="${VENV}/checkov"
-readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
-
-# log and err, as the other scripts print them
+# The bash version check first, then log and err, as the other scripts print them.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 
-# command (or pc:<pkg-config module>, or file:<path>) the project needs -> the Debian package with it.
+readonly VENV="${VENV:-.venv}"
+readonly PYTHON="${PYTHON:-python3}"
+readonly REQUIREMENTS=(api/requirements.txt requirements-exam.txt requirements-dev.txt)
+# checkov pins older versions of libraries pytest needs, so it gets a virtualenv of its own.
+readonly CHECKOV_VENV="${VENV}/checkov"
+readonly CHECKOV_REQUIREMENTS=requirements-checkov.txt
+# scripts/check-exam alone (make exam, on a learner's cluster machine): two packages, no compiler.
+readonly EXAM_VENV="${VENV}/exam"
+readonly EXAM_REQUIREMENTS=requirements-exam.txt
+
+# command (or pc:<pkg-config module>, py:<Python module>, or file:<path>) the project needs -> the Debian package with it.
 # shellcheck disable=SC2034  # both maps are read through a nameref in missing_packages
 declare -rA RUN_NEEDS=(
+  [py:ensurepip]=python3-venv
   [mariadbd]=mariadb-server
   [mariadb]=mariadb-client
   [mariadb-install-db]=mariadb-server
   [cc]=build-essential
   [pkg-config]=pkg-config
   [pc:mysqlclient]=default-libmysqlclient-dev
+)
+# shellcheck disable=SC2034
+declare -rA EXAM_NEEDS=(
+  [py:ensurepip]=python3-venv
 )
 # shellcheck disable=SC2034
 declare -rA TEST_NEEDS=(
@@ -38,6 +45,8 @@ declare -rA TEST_NEEDS=(
   [docker-compose]=docker-compose
   # container name resolution on compose networks (podman's CNI backend); podman only recommends it
   [file:/usr/lib/cni/dnsname]=golang-github-containernetworking-plugin-dnsname
+  # the TLS tests' certificates
+  [openssl]=openssl
   # scripts/capture-proof.sh and its tests
   [curl]=curl
   [jq]=jq
@@ -50,6 +59,8 @@ has() {
   local need="$1"
   if [[ "${need}" == pc:* ]]; then
     command -v pkg-config >/dev/null && pkg-config --exists "${need#pc:}"
+  elif [[ "${need}" == py:* ]]; then
+    "${PYTHON}" -c "import ${need#py:}" 2>/dev/null
   elif [[ "${need}" == file:* ]]; then
     [[ -e "${need#file:}" ]]
   else
@@ -129,6 +140,10 @@ main() {
       install_system_packages RUN_NEEDS
       install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
       ;;
+    exam)
+      install_system_packages EXAM_NEEDS
+      install_virtualenv "${EXAM_VENV}" "${EXAM_REQUIREMENTS}"
+      ;;
     test)
       install_system_packages RUN_NEEDS TEST_NEEDS
       start_test_images
@@ -142,7 +157,7 @@ main() {
       wait "${checkov}"
       ;;
     *)
-      err "usage: scripts/bootstrap.sh [run|test]"
+      err "usage: scripts/bootstrap.sh [run|test|exam]"
       exit 2
       ;;
   esac

@@ -368,12 +368,25 @@ def test_bad_usage_exits_2(args):
     assert "usage: check-exam" in run.stderr
 
 
+# python -S leaves site-packages out: PyYAML and kubernetes-validate are missing, as from a bare python3.
+BARE_PYTHON = (sys.executable, "-S")
+
+
+def test_a_python_without_the_packages_runs_it_again_in_the_checkouts_virtualenv(tmp_path):
+    run = check_exam(rendering(tmp_path / "exam"), python=BARE_PYTHON, env={**os.environ, "PYTHONPATH": ""})
+    assert (run.code, run.files("FAIL")) == (0, set())
+
+
 def test_a_missing_package_is_named_with_how_to_install_it(tmp_path):
-    # python -S leaves site-packages out: PyYAML is missing; with yaml alone put back, kubernetes-validate.
+    # A checkout without a virtualenv; with yaml alone put back, kubernetes-validate is the one missing.
+    alone = tmp_path / "scripts" / "check-exam"
+    alone.parent.mkdir()
+    shutil.copy(CHECK_EXAM, alone)
     only_yaml = tmp_path / "only-yaml"
     only_yaml.mkdir()
     (only_yaml / "yaml").symlink_to(Path(yaml.__file__).parent)
     for pythonpath, missing in (("", "PyYAML"), (str(only_yaml), "kubernetes-validate")):
-        run = check_exam(ROOT, python=(sys.executable, "-S"), env={**os.environ, "PYTHONPATH": pythonpath})
-        assert (run.code, run.findings) == (2, [])
-        assert missing in run.stderr and ".venv/bin/python scripts/check-exam" in run.stderr
+        environment = {**os.environ, "PYTHONPATH": pythonpath}
+        done = subprocess.run([*BARE_PYTHON, alone, ROOT], env=environment, capture_output=True, text=True)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert missing in done.stderr and "scripts/bootstrap.sh exam" in done.stderr
