@@ -36,12 +36,6 @@ ORDER = ["Secret/mysql-secret", "Deployment/api-mysql", "Service/api-svc", "Ingr
 OWNER_LABEL = ("app.kubernetes.io/managed-by", "deploy.sh")
 EXAM_PASSWORD = "datascientest1234"
 RENDERINGS = ["main.py", *FILES.values()]
-# Until scripts/check-exam is in this checkout: a stand-in that fails, as it does, on replicas other than 3.
-CHECK_EXAM_STAND_IN = """#!/usr/bin/env python3
-import pathlib, sys, yaml
-deployment = yaml.safe_load(pathlib.Path(sys.argv[1], "my-deployment-eval.yml").read_text())
-sys.exit(0 if deployment["spec"]["replicas"] == 3 else 1)
-"""
 
 
 def checkout_copy(folder: Path) -> Path:
@@ -57,10 +51,6 @@ def checkout_copy(folder: Path) -> Path:
         if (ROOT / name).is_file():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
-    check_exam = folder / "scripts" / "check-exam"
-    if not check_exam.exists():
-        check_exam.write_text(CHECK_EXAM_STAND_IN)
-        check_exam.chmod(0o755)
     return folder
 
 
