@@ -1,23 +1,26 @@
-"""The HTTP contract of userapi.routes, in-process: status codes, bodies, headers, pagination, 422s, 503s.
+"""The HTTP contract of main.py, in-process: status codes, bodies, headers, pagination, 422s, 503s.
 
 TEST DOUBLES (named here as the house rules ask): FakeDatabase and FailingDatabase stand in for
-userapi.database.Database, injected through FastAPI's dependency system. The SQL itself and the real
+database.Database, injected through FastAPI's dependency system. The SQL itself and the real
 process are tested against MariaDB in test_database.py, test_pagination.py and test_deadlines.py.
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from userapi import users
-from userapi.app import create_app, telemetry_config
-from userapi.config import Settings
-from userapi.database import DatabaseUnavailable, Row, Statement
-from userapi.models import UserPage
-from userapi.routes import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, get_database
+import main
+from database import DatabaseUnavailable, Row, Statement
+from main import (
+    READINESS_DEADLINE_SECONDS,
+    RETRY_AFTER_SECONDS,
+    UserPage,
+    get_database,
+    server,
+    telemetry_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +32,7 @@ def table(count: int) -> list[Row]:
 
 
 class FakeDatabase:
-    """TEST DOUBLE for Database: answers users.py's statements from rows held in memory, as SQL would."""
+    """TEST DOUBLE for Database: answers main.py's statements from rows held in memory, as SQL would."""
 
     def __init__(self, rows: list[Row]) -> None:
         self.rows = rows
@@ -40,11 +43,11 @@ class FakeDatabase:
     ) -> tuple[Row, ...]:
         values = values or {}
         self.calls.append((statement, values, timeout))
-        if statement is users.USER_PAGE:
+        if statement is main.USER_PAGE:
             return tuple(row for row in self.rows if row[0] > values["after_id"])[: values["rows"]]
-        if statement is users.ONE_USER:
+        if statement is main.ONE_USER:
             return tuple(row for row in self.rows if row[0] == values["user_id"])
-        if statement is users.PING:
+        if statement is main.PING:
             return ((1,),)
         raise AssertionError(f"unexpected statement {statement.sql!r}")
 
@@ -64,18 +67,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def app_with(database) -> FastAPI:
-    app = create_app(Settings())
+@pytest.fixture(autouse=True)
+def no_overrides() -> Iterator[None]:
+    yield
+    server.dependency_overrides.clear()
+
+
+async def client_of(database, root_path: str = "") -> httpx.AsyncClient:
+    """A client of the app (main.server), whose database is `database`."""
 
     async def the_double():
         return database
 
-    app.dependency_overrides[get_database] = the_double
-    return app
-
-
-async def client_of(database, root_path: str = "") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app_with(database), root_path=root_path)
+    server.dependency_overrides[get_database] = the_double
+    transport = httpx.ASGITransport(app=server, root_path=root_path)
     return httpx.AsyncClient(transport=transport, base_url="http://api")
 
 
@@ -109,7 +114,7 @@ async def test_status_returns_1_without_touching_the_database(client, seed):
 async def test_ready_pings_with_its_own_one_second_deadline(client, seed):
     response = await client.get("/ready")
     assert (response.status_code, response.json()) == (200, {"detail": "ready"})
-    assert seed.calls == [(users.PING, {}, READINESS_DEADLINE_SECONDS)]
+    assert seed.calls == [(main.PING, {}, READINESS_DEADLINE_SECONDS)]
 
 
 async def test_users_on_100_rows_returns_all_of_them_in_order_and_no_next_link(client, seed):
@@ -272,22 +277,8 @@ async def test_openapi_documents_every_field_of_the_page_model_as_a_query_parame
     }
 
 
-@pytest.mark.parametrize(
-    ("value", "switched_off"),
-    [
-        (None, False),
-        ("", False),
-        ("false", False),
-        ("1", False),
-        ("true", True),
-        ("TRUE", True),
-        (" True ", True),
-    ],
-)
-def test_fastapi_telemetry_is_its_default_unless_otel_sdk_disabled_is_true(monkeypatch, value, switched_off):
-    if value is None:
-        monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_SDK_DISABLED", value)
-    expected = {"tracing": False, "metrics": False, "logs": False} if switched_off else None
-    assert telemetry_config() == expected
+def test_otel_sdk_disabled_true_switches_fastapis_telemetry_off_and_is_its_default_otherwise(monkeypatch):
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    assert telemetry_config() is None
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert telemetry_config() == {"tracing": False, "metrics": False, "logs": False}

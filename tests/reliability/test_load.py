@@ -85,7 +85,7 @@ def test_the_database_killed_under_load(new_mariadb, failure, figure):
         assert api.running()
     results = load.results()
     assert set(results) <= {200, 503}, results  # no 500, no hung or dropped request
-    # Hang bound only (10x the 2 s read timeout); the deadline itself is tested in tests/api.
+    # Hang bound only (10x the 2 s request timeout); the deadline itself is tested in tests/api.
     assert max(outcome.seconds for outcome in load.outcomes) < 20
     first_200_after = min(o.finished for o in load.outcomes if o.result == 200 and o.started > back_at)
     outage = [o for o in load.outcomes if down_at < o.started and o.finished < restarting_at]
