@@ -1,7 +1,8 @@
 """database.py against a real MariaDB and a real uvicorn process, under the failures a sidecar
-database brings (not up yet, killed, restarted, locked) and those of a distant one, through SlowLink
+database brings (not up yet, locked, a slow query) and those of a distant one, through SlowLink
 (tests/standins/slow_link.py): answers that drip in, greetings that come late. The same layer's
-failure paths in detail, with a scripted connection: test_database_unit.py.
+failure paths in detail, with a scripted connection: test_database_unit.py; a database killed and
+restarted under load: tests/reliability/test_load.py.
 
 Time bounds here are either the product's own deadlines (the request timeout, the probe's 2 s) or hang
 guards far above the typical value; every wait is for a condition (e.g. queries waiting on the lock).
@@ -62,28 +63,6 @@ def test_starts_without_the_database_and_recovers_when_it_comes_up(new_mariadb, 
     wait_for_status(f"{api.base_url}/ready", within=5)
     assert get(api, "/users").status_code == 200
     assert api.running()
-
-
-@pytest.mark.parametrize("failure", ["kill", "stop"])
-def test_recovers_after_a_database_restart_without_an_api_restart(new_mariadb, start_api, failure, figure):
-    database = new_mariadb().start()
-    api = start_api(database, MYSQL_POOL_SIZE="3")
-    # Fill the pool with connections that the restart will leave stale.
-    with ThreadPoolExecutor(6) as pool:
-        assert {r.status_code for r in pool.map(lambda _: get(api, "/users"), range(12))} == {200}
-
-    getattr(database, failure)()
-    down, elapsed = timed_get(api, "/users")
-    assert down.status_code == 503
-    assert elapsed < 3
-    assert get(api, "/status").status_code == 200
-
-    database.start()
-    recovery = wait_for_status(f"{api.base_url}/users", within=5, interval=0.1)
-    # Every stale pooled connection is replaced before use: no request after recovery fails.
-    with ThreadPoolExecutor(6) as pool:
-        assert {r.status_code for r in pool.map(lambda _: get(api, "/users/7"), range(30))} == {200}
-    figure(f"503 after {elapsed:.2f} s with the database down; 200 again {recovery:.2f} s after it came back")
 
 
 def status_latencies_while(api, pending: Future, at_most: int) -> list[float]:

@@ -16,7 +16,6 @@ from database import DatabaseUnavailable, Row, Statement
 from main import (
     READINESS_DEADLINE_SECONDS,
     RETRY_AFTER_SECONDS,
-    UserPage,
     get_database,
     server,
     telemetry_config,
@@ -117,28 +116,10 @@ async def test_ready_pings_with_its_own_one_second_deadline(client, seed):
     assert seed.calls == [(main.PING, {}, READINESS_DEADLINE_SECONDS)]
 
 
-async def test_users_on_100_rows_returns_all_of_them_in_order_and_no_next_link(client, seed):
-    response = await client.get("/users")
-    assert response.status_code == 200
-    assert ids(response) == list(range(1, 101))
-    assert response.json()[41] == {"user_id": 42, "username": "user42", "email": "user42@example.org"}
-    assert all(set(user) == USER_KEYS for user in response.json())
-    assert "link" not in response.headers
-    [(_, values, _)] = seed.calls
-    assert values["rows"] == 101  # one more than the page, to know whether a next page exists
-
-
 async def test_users_beyond_the_default_page_carries_a_next_link():
     response = await get_page(FakeDatabase(table(101)), "/users")
     assert ids(response) == list(range(1, 101))
     assert response.headers["link"] == '</users?limit=100&after_id=100>; rel="next"'
-
-
-async def test_the_next_link_starts_with_the_root_path_a_proxy_serves_the_api_under():
-    async with await client_of(FakeDatabase(table(101)), root_path="/api") as session:
-        response = await session.get("/users?limit=7")
-    assert ids(response) == list(range(1, 8))
-    assert response.headers["link"] == '</api/users?limit=7&after_id=7>; rel="next"'
 
 
 @pytest.mark.parametrize(
@@ -159,12 +140,6 @@ async def test_pagination_edges(url, expected_ids, link):
     assert response.status_code == 200
     assert ids(response) == expected_ids
     assert response.headers.get("link") == link
-
-
-async def test_the_largest_page_is_1000():
-    response = await get_page(FakeDatabase(table(2500)), "/users?limit=1000")
-    assert ids(response) == list(range(1, 1001))
-    assert response.headers["link"] == '</users?limit=1000&after_id=1000>; rel="next"'
 
 
 @pytest.mark.parametrize(
@@ -219,27 +194,18 @@ async def test_non_integer_ids_are_422(client, user_id):
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
 
 
-@pytest.mark.parametrize("detail", ["Database timed out", "Database busy", "Database unavailable"])
 @pytest.mark.parametrize("path", ["/ready", "/users", "/users?limit=5&after_id=3", "/users/1"])
-async def test_a_failing_database_gives_503_with_its_detail_and_status_still_answers(path, detail):
-    async with await client_of(FailingDatabase(detail)) as session:
+async def test_a_failing_database_gives_503_with_its_detail_and_status_still_answers(path):
+    async with await client_of(FailingDatabase("Database busy")) as session:
         response = await session.get(path)
-        assert (response.status_code, response.json()) == (503, {"detail": detail})
+        assert (response.status_code, response.json()) == (503, {"detail": "Database busy"})
         assert response.headers["content-type"] == "application/json"
         assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
         assert (await session.get("/status")).status_code == 200
 
 
-async def test_docs_serve_swagger_ui(client):
-    response = await client.get("/docs")
-    assert response.status_code == 200
-    assert "swagger-ui" in response.text
-
-
 async def test_openapi_documents_every_route_with_its_error_responses(client):
     spec = (await client.get("/openapi.json")).json()
-    assert spec["info"]["title"] == "User API"
-    assert spec["info"]["description"]
     paths = spec["paths"]
     assert set(paths) == {"/status", "/ready", "/users", "/users/{user_id}"}
     for path, operations in paths.items():
@@ -254,27 +220,13 @@ async def test_openapi_documents_every_route_with_its_error_responses(client):
             assert responses["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}, path
             assert "Retry-After" in responses["503"]["description"], path
     assert "404" in paths["/users/{user_id}"]["get"]["responses"]
+    users = paths["/users"]["get"]
+    assert {parameter["name"] for parameter in users["parameters"]} == {"limit", "after_id"}
+    assert users["responses"]["200"]["headers"]["Link"]["schema"] == {"type": "string"}
     assert paths["/ready"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Ready"
     }
     assert set(spec["components"]["schemas"]["User"]["required"]) == USER_KEYS
-
-
-async def test_openapi_documents_every_field_of_the_page_model_as_a_query_parameter(client):
-    operation = (await client.get("/openapi.json")).json()["paths"]["/users"]["get"]
-    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
-    fields = UserPage.model_json_schema()["properties"]
-    assert set(parameters) == set(fields)
-    for name, field in UserPage.model_fields.items():
-        assert parameters[name]["in"] == "query", name
-        assert parameters[name]["required"] is field.is_required(), name
-        # Type, limits, default and description, as the model has them (FastAPI omits a default of None).
-        expected = {key: value for key, value in fields[name].items() if (key, value) != ("default", None)}
-        assert parameters[name]["schema"] == expected, name
-    assert 'rel="next"' in operation["responses"]["200"]["headers"]["Link"]["description"]
-    assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/HTTPValidationError"
-    }
 
 
 def test_otel_sdk_disabled_true_switches_fastapis_telemetry_off_and_is_its_default_otherwise(monkeypatch):
