@@ -308,10 +308,11 @@ class PooledConnection:
     def read_blocking(self) -> None:
         """Make the driver's reads wait for their bytes, as it expects.
 
-        Watching the socket, uvloop (libuv) sets it non-blocking, for both descriptors. The driver's plain
-        reads cope; its TLS reads (MariaDB Connector/C 3.3) then give up after a pause of read_timeout
-        milliseconds, not seconds, and a slow network answers error 2026. A blocking read lasts as long
-        as the answer does, and no longer than the request's deadline, which shuts the socket down.
+        Watching the socket, uvloop (libuv) makes it non-blocking, for both descriptors. The driver's
+        plain reads cope; its TLS reads do not: after a pause in the bytes they wait a few milliseconds
+        more (MariaDB Connector/C 3.3 reads read_timeout as milliseconds; later versions wait 5 ms), then
+        fail with error 2026. A blocking read waits as long as the socket timeout allows, and never past
+        the request's deadline, which shuts the socket down.
         """
         self._socket.setblocking(True)
 
