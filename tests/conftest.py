@@ -10,6 +10,7 @@ import pytest
 
 from devstack.api import ApiProcess
 from devstack.mariadb import MariaDBServer
+from devstack.tls import Certificates, make_certificates
 from support import podman
 from support.canary import DB_PASSWORD
 from support.figures import FIGURES
@@ -87,13 +88,32 @@ def mariadb() -> Iterator[MariaDBServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA and the certificate it signs for a server on 127.0.0.1."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_mariadb(certificates: Certificates) -> Iterator[MariaDBServer]:
+    """A server that accepts TLS clients only, as a managed MySQL does; its env() verifies its CA."""
+    with MariaDBServer(DB_PASSWORD, tls=certificates) as server:
+        yield server
+
+
+@pytest.fixture(params=["plain", "tls"])
+def any_mariadb(request: pytest.FixtureRequest) -> MariaDBServer:
+    """The session's server without TLS, then the one with it: a test that takes this runs over both."""
+    return request.getfixturevalue("mariadb" if request.param == "plain" else "tls_mariadb")
+
+
 @pytest.fixture
-def new_mariadb() -> Iterator[Callable[[], MariaDBServer]]:
+def new_mariadb() -> Iterator[Callable[..., MariaDBServer]]:
     """Servers of the test's own, not started yet, for tests that stop, kill or lock them."""
     servers: list[MariaDBServer] = []
 
-    def make() -> MariaDBServer:
-        servers.append(MariaDBServer(DB_PASSWORD))
+    def make(tls: Certificates | None = None) -> MariaDBServer:
+        servers.append(MariaDBServer(DB_PASSWORD, tls=tls))
         return servers[-1]
 
     yield make

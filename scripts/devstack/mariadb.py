@@ -18,6 +18,7 @@ import MySQLdb
 from . import ROOT
 from .ports import free_port
 from .process import ServerProcess
+from .tls import Certificates
 from .wait import wait_until
 
 SEED_SQL = ROOT / "scripts" / "sql" / "users-seed.sql"
@@ -49,16 +50,23 @@ def find_binary(name: str) -> str:
 
 
 class MariaDBServer(ServerProcess):
-    """Start with start(); stop(), kill() and start() again keep the same port, password and data."""
+    """Start with start(); stop(), kill() and start() again keep the same port, password and data.
+
+    With `tls`, the server refuses any TCP client that does not use TLS (require_secure_transport), as a
+    managed MySQL does; its own Unix socket, which sql() uses, counts as secure.
+    """
 
     name = "MariaDB server"
 
-    def __init__(self, password: str, port: int | None = None, seed: Path = SEED_SQL) -> None:
+    def __init__(
+        self, password: str, port: int | None = None, seed: Path = SEED_SQL, tls: Certificates | None = None
+    ) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="user-api-mariadb-"))
         super().__init__(port or free_port(), self._workdir / "mariadbd.log")
         self.password = password
         self.seed = seed
         self.host = "127.0.0.1"
+        self.tls = tls
         self._binaries = {name: find_binary(name) for name in REQUIRED_BINARIES}
         self._datadir = self._workdir / "data"
         self._socket = self._workdir / "mysqld.sock"
@@ -78,6 +86,17 @@ class MariaDBServer(ServerProcess):
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             "--skip-name-resolve",
+            *self._tls_options(),
+        ]
+
+    def _tls_options(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"--ssl-ca={self.tls.ca}",
+            f"--ssl-cert={self.tls.cert}",
+            f"--ssl-key={self.tls.key}",
+            "--require-secure-transport=ON",
         ]
 
     def start(self, timeout: float = 30) -> "MariaDBServer":
@@ -148,8 +167,9 @@ class MariaDBServer(ServerProcess):
     @contextlib.contextmanager
     def table_lock(self, table: str = "Users") -> Iterator[None]:
         """A second session holds LOCK TABLES <table> WRITE, as a long migration or backup would."""
+        encrypted = {} if self.tls is None else {"ssl_mode": "REQUIRED"}
         session = MySQLdb.connect(
-            host=self.host, port=self.port, user="root", password=self.password, database="Main"
+            host=self.host, port=self.port, user="root", password=self.password, database="Main", **encrypted
         )
         try:
             session.cursor().execute(f"LOCK TABLES `{table}` WRITE")
@@ -164,6 +184,12 @@ class MariaDBServer(ServerProcess):
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%'"
         )
         return int(count)
+
+    def statements_running(self, fragment: str) -> list[str]:
+        """The session ids of the other statements holding `fragment` that run right now."""
+        pattern = sql_string(f"%{fragment}%")
+        query = "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE "
+        return self.sql(query + pattern).split()
 
     def wait_for_lock_waiters(self, count: int, timeout: float = 30) -> None:
         """Wait until at least `count` queries are blocked on a table lock (see table_lock)."""
@@ -180,11 +206,15 @@ class MariaDBServer(ServerProcess):
         self.remove()
 
     def env(self) -> dict[str, str]:
-        """The API's settings for this server, as the Deployment would set them."""
+        """The API's settings for this server, as the Deployment would set them (with TLS: verified)."""
+        verified = (
+            {} if self.tls is None else {"MYSQL_SSL_MODE": "VERIFY_CA", "MYSQL_SSL_CA": str(self.tls.ca)}
+        )
         return {
             "MYSQL_HOST": self.host,
             "MYSQL_PORT": str(self.port),
             "MYSQL_USER": "root",
             "MYSQL_PASSWORD": self.password,
             "MYSQL_DATABASE": "Main",
+            **verified,
         }

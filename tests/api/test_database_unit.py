@@ -1,4 +1,4 @@
-"""userapi.database's deadlines, pool and reading, with a scripted connection: no MariaDB, no sleeps.
+"""database.py's deadlines, pool and reading, with a scripted connection: no MariaDB, no sleeps.
 
 TEST DOUBLES (named here as the house rules ask): FakeConnection stands in for a mysqlclient connection
 and FakeServer for MySQLdb.connect. They exist because these paths (a deadline passing during the
@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 
 import MySQLdb
 import pytest
+import sqlalchemy
+from sqlalchemy.engine import URL
 
+from database import Database, DatabaseUnavailable, Statement, answer_is_complete
 from devstack.wait import wait_until
-from userapi.config import Settings
-from userapi.database import Database, DatabaseUnavailable, Statement, answer_is_complete
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +32,14 @@ HANG_GUARD_SECONDS = 10
 ALREADY_PASSED = 0
 # ...and one of this many seconds passes a few milliseconds after the query went out.
 SOON = 0.06
+POOL = {
+    "request_timeout": 2,
+    "connect_timeout": 2,
+    "socket_timeout": 30,
+    "pool_size": 2,
+    "pool_timeout": 0.5,
+    "pool_max_idle": 60,
+}
 
 
 # The MySQL protocol as a server writes it: a 3-byte length, a sequence number, the payload.
@@ -96,7 +105,9 @@ class FakeConnection:
 
     client_flag = server_capabilities = 0  # MariaDB's client library: plain framing, EOF packets
 
-    def __init__(self) -> None:
+    def __init__(self, server_info: str) -> None:
+        self.server_info = server_info
+        self.session: list[bytes] = []  # what was sent before the first query, to set up the session
         self._ours, self._servers = socket.socketpair()
         self._ours.setblocking(False)
         self.answer = result_set()
@@ -112,6 +123,12 @@ class FakeConnection:
 
     def literal(self, value: int) -> bytes:
         return str(int(value)).encode()
+
+    def get_server_info(self) -> str:
+        return self.server_info
+
+    def query(self, sql: bytes) -> None:
+        self.session.append(sql)
 
     def fileno(self) -> int:
         return self._ours.fileno()
@@ -139,7 +156,9 @@ class FakeConnection:
             if not self.read_on_loop[-1]:
                 assert select.select([self._ours], [], [], HANG_GUARD_SECONDS)[0], "no answer: hang guard"
             try:
-                chunk = self._ours.recv(len(self.answer) - len(received))
+                # MSG_DONTWAIT: the pool makes the socket blocking before a worker thread reads.
+                flags = socket.MSG_DONTWAIT if self.read_on_loop[-1] else 0
+                chunk = self._ours.recv(len(self.answer) - len(received), flags)
             except BlockingIOError:
                 pytest.fail("read on the event loop before the whole answer arrived: it would block the loop")
             if not chunk:  # shut down or closed: what the driver reports
@@ -175,6 +194,8 @@ class FakeServer:
         self.attempts = 0
         self.refused = 0
         self.most_open = 0
+        self.arguments: dict = {}  # of the last connect
+        self.server_info = "10.11.6-MariaDB-0+deb12u1"
         self._lock = threading.Lock()
 
     def open_now(self) -> int:
@@ -182,6 +203,7 @@ class FakeServer:
 
     def connect(self, **arguments) -> FakeConnection:
         assert arguments["multi_statements"] is False
+        self.arguments = arguments
         with self._lock:
             self.attempts += 1
             self.most_open = max(self.most_open, self.open_now())
@@ -189,7 +211,7 @@ class FakeServer:
         if self.refusal is not None:
             self.refused += 1
             raise self.refusal
-        connection = FakeConnection()
+        connection = FakeConnection(self.server_info)
         connection.error = self.error
         self.connections.append(connection)
         return connection
@@ -213,7 +235,7 @@ def make_database(server: FakeServer) -> Iterator[Callable[..., Database]]:
     made: list[Database] = []
 
     def make(**settings) -> Database:
-        made.append(Database(Settings(**{"pool_size": 2, **settings}), connect=server.connect))
+        made.append(Database(URL.create("mysql+mysqldb"), **{**POOL, **settings}, connect=server.connect))
         return made[-1]
 
     yield make
@@ -448,16 +470,14 @@ async def test_a_full_pool_answers_busy_after_the_pool_timeout(make_database, se
         await holder
 
 
-async def test_waiting_for_a_connection_ends_at_the_request_deadline_not_after_the_pool_timeout(
-    make_database, server
-):
+async def test_a_deadline_that_ends_the_wait_for_a_connection_answers_timed_out(make_database, server):
     database = make_database(pool_size=1, pool_timeout=60)
     await fetch(database)
     server.connections[0].at_once = 0
     holder = asyncio.create_task(fetch(database))
     await wait_for(lambda: len(server.connections[0].sent) == 2, "the pool's only connection in use")
     # Were the 60 s pool timeout honoured past the deadline, the hang guard would fail this.
-    assert await failure(database, timeout=SOON) == "Database busy"
+    assert await failure(database, timeout=SOON) == "Database timed out"
     holder.cancel()
     with pytest.raises(asyncio.CancelledError):
         await holder
@@ -512,10 +532,10 @@ async def test_a_server_gone_error_on_the_retry_gives_503_unavailable(database, 
     assert server.attempts == 2  # one retry, which failed to connect: no further attempt
 
 
-async def test_a_timeout_or_other_error_closes_only_its_own_connection_and_is_not_retried(database, server):
+async def test_an_error_of_the_query_closes_only_its_own_connection_and_is_not_retried(database, server):
     await asyncio.gather(fetch(database), fetch(database))
     for connection in server.connections:
-        connection.error = MySQLdb.OperationalError(2013, "Lost connection to server during query")
+        connection.error = MySQLdb.ProgrammingError(1146, "Table 'Main.Users' doesn't exist")
     assert await failure(database) == "Database unavailable"
     assert [connection.closed for connection in server.connections].count(True) == 1
     assert len(server.connections) == 2
@@ -525,6 +545,20 @@ async def test_a_server_gone_error_on_a_new_connection_is_not_retried(database, 
     server.error = MySQLdb.OperationalError(2006, "Server has gone away")
     assert await failure(database) == "Database unavailable"
     assert server.attempts == 1
+
+
+async def test_a_pooled_connection_lost_mid_answer_is_retried_once_on_a_fresh_one(database, server):
+    await fetch(database)
+    server.connections[0].error = MySQLdb.OperationalError(2013, "Lost connection to server during query")
+    assert await fetch(database) == ROWS
+    assert server.attempts == 2 and server.connections[0].closed
+
+
+async def test_a_query_the_server_stopped_at_its_time_limit_answers_timed_out(database, server):
+    server.error = MySQLdb.OperationalError(
+        1969, "Query execution was interrupted (max_statement_time exceeded)"
+    )
+    assert await failure(database) == "Database timed out"
 
 
 async def test_a_refused_connection_gives_503_unavailable(database, server):
@@ -545,3 +579,41 @@ async def test_close_closes_the_idle_connections(database, server):
     await fetch(database)
     database.close()
     assert server.connections[0].closed
+
+
+# What a new connection is told, and how statements render.
+
+
+@pytest.mark.parametrize(
+    ("server_info", "limits"),
+    [
+        ("10.11.6-MariaDB-0+deb12u1", b"SET SESSION max_statement_time = 3.500, lock_wait_timeout = 4"),
+        ("8.0.25", b"SET SESSION max_execution_time = 3500, lock_wait_timeout = 4"),
+    ],
+)
+async def test_a_new_connection_gets_the_drivers_timeouts_and_the_servers_limits_at_the_request_timeout(
+    make_database, server, server_info, limits
+):
+    server.server_info = server_info
+    await fetch(make_database(request_timeout=3.5, connect_timeout=5, socket_timeout=40))
+    assert server.connections[0].session == [limits]
+    timeouts = {name: server.arguments[name] for name in ("connect_timeout", "read_timeout", "write_timeout")}
+    assert timeouts == {"connect_timeout": 5, "read_timeout": 40, "write_timeout": 40}
+
+
+USERS = sqlalchemy.table("Users", sqlalchemy.column("id"))
+
+
+def test_a_statement_whose_sql_depends_on_a_value_not_known_yet_is_refused_when_compiled():
+    with pytest.raises(ValueError, match="ids"):
+        Statement.compile(
+            sqlalchemy.select(USERS.c.id).where(USERS.c.id.in_(sqlalchemy.bindparam("ids", expanding=True)))
+        )
+
+
+async def test_values_written_into_a_statement_are_rendered_with_it(database, server):
+    statement = Statement.compile(
+        sqlalchemy.select(USERS.c.id).where(USERS.c.id.in_([3, 4]), USERS.c.id > sqlalchemy.bindparam("low"))
+    )
+    await database.fetch(statement, {"low": 1})
+    assert server.connections[0].sent[0].endswith(b"WHERE `Users`.id IN (3, 4) AND `Users`.id > 1")

@@ -4,7 +4,8 @@ SlowLink (tests/standins/slow_link.py) holds every greeting of a real MariaDB fo
 timeout: the server is up, stuck before its greeting as an overloaded or hung one would be, which a real
 server cannot be made to do on demand. A connection attempt can then only end by the connect timeout
 (2 s), so every answer before that comes from the request's own deadline. The API is the real uvicorn
-process, with its default timeouts (connect 2 s, read 2 s, pool 5, pool wait 0.5 s).
+process, with its default timeouts (connect 2 s, request 2 s, pool 5, pool wait 0.5 s).
+Each test runs twice: against a plain server, and against one that requires TLS (any_mariadb).
 """
 
 import contextlib
@@ -28,14 +29,14 @@ NEVER_SECONDS = 3600
 
 
 @pytest.fixture
-def silent(mariadb) -> Iterator[SlowLink]:
-    with SlowLink(mariadb.port, greeting_delay=NEVER_SECONDS) as link:
+def silent(any_mariadb) -> Iterator[SlowLink]:
+    with SlowLink(any_mariadb.port, greeting_delay=NEVER_SECONDS) as link:
         yield link
 
 
 @pytest.fixture
-def silent_api(silent: SlowLink, mariadb, start_api) -> ApiProcess:
-    return start_api(mariadb, MYSQL_PORT=str(silent.port))
+def silent_api(silent: SlowLink, any_mariadb, start_api) -> ApiProcess:
+    return start_api(any_mariadb, MYSQL_PORT=str(silent.port))
 
 
 def timed_get(client: httpx.Client, path: str) -> tuple[httpx.Response, float]:
@@ -58,7 +59,7 @@ def test_ready_answers_503_within_its_1_second_deadline(silent_api, silent, figu
     figure(f"silent MySQL: /ready gave 503 after {elapsed:.2f} s")
 
 
-def test_parallel_requests_each_answer_503_within_the_read_timeout_and_status_stays_fast(
+def test_parallel_requests_each_answer_503_within_the_request_timeout_and_status_stays_fast(
     silent_api, silent, figure
 ):
     with contextlib.ExitStack() as stack:
@@ -74,7 +75,7 @@ def test_parallel_requests_each_answer_503_within_the_read_timeout_and_status_st
 
     assert status_latencies and max(status_latencies) < STATUS_HANG_GUARD_SECONDS
     assert {response.status_code for response, _ in results} == {503}
-    # Pool wait, connect and query together stay within MYSQL_READ_TIMEOUT (2 s), plus HTTP.
+    # Pool wait, connect and query together stay within MYSQL_REQUEST_TIMEOUT (2 s), plus HTTP.
     slowest = max(elapsed for _, elapsed in results)
     assert slowest < 2.6
     # A full pool is a 503 like any other (on Python < 3.11 it was a 500).

@@ -26,7 +26,7 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_refuses_new_ones(new
     database = new_mariadb().start()
     # One connection per client, so every one of them can be waiting on the lock at once, and a read
     # timeout far beyond the test, so the requests wait for the lock as long as it is held.
-    api = ApiProcess({**database.env(), "MYSQL_POOL_SIZE": str(CLIENTS), "MYSQL_READ_TIMEOUT": "60"})
+    api = ApiProcess({**database.env(), "MYSQL_POOL_SIZE": str(CLIENTS), "MYSQL_REQUEST_TIMEOUT": "60"})
     api.start()
     try:
         requests = Load(

@@ -111,6 +111,14 @@ class SlowLink:
         link.closed_by_client = True
 
     async def _answers(self, server: asyncio.StreamReader, client: asyncio.StreamWriter, link: Link) -> None:
+        try:
+            await self._pass_answers(server, client, link)
+        except ConnectionError:  # writing to the client, who hung up while an answer dripped
+            link.closed_by_client = True
+
+    async def _pass_answers(
+        self, server: asyncio.StreamReader, client: asyncio.StreamWriter, link: Link
+    ) -> None:
         greeting = await server.read(CHUNK_BYTES)
         await asyncio.sleep(self.greeting_delay)  # the stand-in's whole purpose: a slow server greeting
         client.write(greeting)

@@ -1,4 +1,10 @@
-"""MySQL access that never holds the event loop, without a thread hand-off for an answer that is there.
+"""The connection pool: MySQL access that never holds the event loop, and never hands an answer that is
+already there to a thread.
+
+Why this one module is dense: it serves <BENCHMARK FIGURE: to be filled in from scripts/bench.py> the
+requests/s of the textbook design (`def` routes in FastAPI's thread pool over SQLAlchemy's QueuePool),
+on the same machine and database (doc/PERFORMANCE.md). main.py is the app; this is the one import a
+reader may skip.
 
 mysqlclient is a fast C driver whose ordinary calls block. It can also send a query and read its answer
 as two separate calls, and between them the event loop watches the connection's socket. When the socket
@@ -7,35 +13,35 @@ link, a proxy, a stalled server), and the driver's read would then block until t
 timeout restarts with every byte, so a dripping answer could hold the loop without bound. So before
 reading, the loop peeks at what the kernel holds (recv with MSG_PEEK on a duplicate of the socket, which
 leaves the bytes where they are) and walks the MySQL packets (`answer_is_complete`):
-- a whole answer is read on the loop: nothing is left to wait for, and no thread is involved (the walk
-  costs about 1,700 CPU instructions a row by callgrind, some 170,000 for a page of 100; reading on a
-  thread costs more, and adds two thread switches);
+- a whole answer is read on the loop: nothing is left to wait for, and no thread is involved;
 - anything else is read on a worker thread, which the request waits for until its deadline. At the
   deadline the socket is shut down, which ends the thread's read at once; the connection is closed when
-  the thread has returned, and never reused.
+  the thread has returned, and never reused. Over TLS every answer is read this way: a peek sees only
+  encrypted bytes.
 
 Each call has one deadline, counted from the moment it asks: waiting for a connection, opening one and
-the query all fit inside it, and no query is sent once it has passed. Opening a connection (TCP,
-handshake, authentication) runs on a worker thread too, each of its reads bounded by the connect
-timeout (the driver restarts it with every byte, so a handshake that drips holds its thread and its
-place longer, never the loop); a request stops waiting for it at its deadline, and a connection that
-arrives late goes to the next request.
+the query all fit inside it, and no query is sent once it has passed. The server stops the query at
+about the same time (each session's max_execution_time on MySQL, max_statement_time on MariaDB), so a
+slow SELECT does not go on running after its 503. Opening a connection (TCP, TLS, handshake,
+authentication) runs on a worker thread too, each of its reads bounded by the connect timeout (the
+driver restarts it with every byte, so a handshake that drips holds its thread and its place longer,
+never the loop); a request stops waiting for it at its deadline, and a connection that arrives late goes
+to the next request.
 
 One bound for the pool: connections being opened, idle, in use, or waiting for their reading thread to
 end are counted together and never exceed pool_size, so there are never more worker threads than that
 either. A request that finds no idle connection and no room waits, at most pool_timeout and never past
 its deadline, for a connection to be handed over or for room to open one; if neither comes, it gets
-"busy". An idle connection unused for longer than pool_max_idle is closed and replaced rather than
-used: what kills a quiet connection (a NAT or conntrack entry expiring, the server's wait_timeout)
-counts idle time, while one in steady use is kept alive by its own traffic. TCP keepalive was the other
-way: it keeps NAT entries alive but not a connection past the server's wait_timeout, and no test here
-can show it work; the idle limit covers both, and a unit test shows it.
+"busy" (or "timed out", when its deadline ended the wait). An idle connection unused for longer than
+pool_max_idle is closed and replaced rather than used: what kills a quiet connection (a NAT or conntrack
+entry expiring, the server's wait_timeout) counts idle time, while one in steady use is kept alive by its
+own traffic.
 
-When the server has gone away for one connection (it closed the socket, or said so: errors 2006, 4031,
-1053, 1927), it has for every idle one too, as after a MySQL restart: all of them are closed, and the
-query is tried once more on a fresh connection if the failed one had waited in the pool (a
-connection opened for this very request failing that way means the server is gone for good). A timeout
-or any other error closes only its own connection.
+When the server has gone away for one connection (it closed the socket, or said so: SERVER_GONE), it has
+for every idle one too, as after a MySQL restart: all of them are closed, and the query is tried once
+more on a fresh connection if the failed one had waited in the pool (a connection opened for this very
+request failing that way means the server is gone for good). A timeout or any other error closes only
+its own connection.
 """
 
 import asyncio
@@ -48,7 +54,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -59,21 +65,27 @@ from sqlalchemy.dialects.mysql import mysqldb
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import ClauseElement
 
-from .config import Settings
-
-log = logging.getLogger("userapi.database")
+log = logging.getLogger("database")
 
 DIALECT = mysqldb.dialect()
-# The server has gone away (2006), closed an inactive connection (4031, MySQL 8), is shutting down
-# (1053), or killed the connection (1927, MariaDB).
-SERVER_GONE = {2006, 4031, 1053, 1927}
+# What SQLAlchemy's MySQL dialect counts as a disconnect (MySQLDialect.is_disconnect), less what cannot
+# be one here: the server has gone away (2006), the connection was lost mid-answer (2013; 2055 is
+# Oracle's client library's form of it), MySQL 8 closed an inactive connection (4031), MariaDB killed it
+# (1927); and, beyond SQLAlchemy's list, the server is shutting down (1053). Left out: 2014 (commands out
+# of sync) is a misuse of one connection, which this pool never makes (no query is sent while an answer
+# is unread, and a connection whose answer went unread is closed); 2045 is a failure of Windows' shared
+# memory transport, never used over TCP; and the "(0, '')" InterfaceError of a closed connection cannot
+# occur, since a closed connection is never used again.
+SERVER_GONE = {2006, 2013, 2055, 4031, 1927, 1053}
+# The server stopped the query at the session's time limit (MySQL 8: 3024, MariaDB: 1969).
+STATEMENT_TIMEOUT = {3024, 1969}
 
 Row = tuple[Any, ...]
 # The database deadline ends this much before the caller's time is up, so that the 503 itself (HTTP
 # included) leaves within the configured time.
 RESPONSE_MARGIN_SECONDS = 0.05
 # How much of an answer the loop can see at once. Larger answers (a 1000-row page of long rows) are
-# read on a worker thread; the seed's 100 rows are about 8 KB.
+# read on a worker thread; the seed's 100 rows are about 4 KB.
 PEEK_BYTES = 128 * 1024
 
 # The MySQL client/server protocol: each packet is a 3-byte little-endian payload length, a sequence
@@ -112,50 +124,76 @@ class ServerGone(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Statement:
-    """SQL compiled once by SQLAlchemy for mysqlclient, with its parameters in order."""
+    """SQL compiled once by SQLAlchemy for mysqlclient: its parameters in order, and the values that the
+    statement itself holds (a literal in a where clause, a list given to in_())."""
 
     sql: bytes
     parameters: tuple[str, ...]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def compile(cls, statement: ClauseElement) -> "Statement":
+        """Raises ValueError for a parameter whose value changes the SQL text and is not known yet."""
         compiled = statement.compile(dialect=DIALECT)
-        return cls(str(compiled).encode(), tuple(compiled.positiontup or ()))
+        open_ended = compiled.post_compile_params | compiled.literal_execute_params
+        if names := sorted(parameter.key for parameter in open_ended if parameter.required):
+            raise ValueError(
+                f"Statement.compile: the SQL of parameter(s) {', '.join(names)} depends on the value "
+                "(an expanding IN or a literal_execute parameter), which this pool does not render per "
+                "request. Put the values in the statement (column.in_([1, 2])), or compile one statement "
+                "per list length with a bindparam() for each item."
+            )
+        # Values known now (a literal, a list given to in_()) become parameters of their own: IN (%s, %s).
+        required = {name for parameter, name in compiled.bind_names.items() if parameter.required}
+        expanded = compiled.construct_expanded_state(dict.fromkeys(required))
+        fixed = {name: value for name, value in expanded.parameters.items() if name not in required}
+        return cls(expanded.statement.encode(), tuple(expanded.positiontup or ()), fixed)
 
     def render(self, connection: Connection, values: Mapping[str, Any]) -> bytes:
         # The driver's own escaping, exactly as its cursor.execute() does.
-        return self.sql % tuple(connection.literal(values[name]) for name in self.parameters)
+        given = {**self.fixed, **values}
+        return self.sql % tuple(connection.literal(given[name]) for name in self.parameters)
 
 
-def connection_url(settings: Settings) -> URL:
-    # URL.create quotes each part, so a password with "@", "/" or ":" stays one password.
-    return URL.create(
-        "mysql+mysqldb",
-        username=settings.user,
-        password=settings.password.get_secret_value(),
-        host=settings.host,
-        port=settings.port,
-        database=settings.database,
-    )
-
-
-def connect_arguments(settings: Settings) -> dict[str, Any]:
-    _, arguments = DIALECT.create_connect_args(connection_url(settings))
+def connect_arguments(
+    url: URL, connect_timeout: int, socket_timeout: int, ssl_mode: str, ssl_ca: str | None
+) -> dict[str, Any]:
+    _, arguments = DIALECT.create_connect_args(url)
+    # mysqlclient on MariaDB's client library: REQUIRED encrypts; VERIFY_CA and VERIFY_IDENTITY also
+    # check the server's certificate against the CA, and its host name as well (the library checks both).
+    tls = {} if ssl_mode == "DISABLED" else {"ssl_mode": ssl_mode}
+    if ssl_ca:
+        tls["ssl"] = {"ca": ssl_ca}
     return {
         **arguments,
-        "connect_timeout": settings.connect_timeout,
-        "read_timeout": settings.socket_timeout,
-        "write_timeout": settings.socket_timeout,
+        **tls,
+        "connect_timeout": connect_timeout,
+        "read_timeout": socket_timeout,
+        "write_timeout": socket_timeout,
         "charset": "utf8mb4",
         # Read-only SELECTs: nothing to commit or roll back between requests.
         "autocommit": True,
         # One statement per query: the server refuses a second one, so no answer carries extra results.
         "multi_statements": False,
-        # A query waiting on a table lock ends on the server side too, no later than the request does.
-        "init_command": f"SET SESSION lock_wait_timeout = {math.ceil(settings.read_timeout)}",
     }
+
+
+def session_limits(server_version: str, seconds: float) -> bytes:
+    """SET the session's time limits, so that the server ends a query (and a lock wait) by itself.
+
+    MariaDB's max_statement_time counts seconds, fractions allowed. MySQL 8's max_execution_time counts
+    milliseconds and applies to read-only SELECT statements, which are all this pool sends; past it the
+    server aborts the statement with error 3024 and the session stays usable (MySQL 8.0 Reference Manual,
+    "Server System Variables", max_execution_time; the MySQL Server blog, "Server-side SELECT statement
+    timeouts"). A MariaDB server says so in its version string ("10.11.6-MariaDB-...").
+    """
+    if "MariaDB" in server_version:
+        limit = f"max_statement_time = {seconds:.3f}"
+    else:
+        limit = f"max_execution_time = {math.ceil(seconds * 1000)}"
+    return f"SET SESSION {limit}, lock_wait_timeout = {math.ceil(seconds)}".encode()
 
 
 def _length_encoded(data: bytearray, position: int) -> tuple[int, int]:
@@ -267,6 +305,17 @@ class PooledConnection:
             raise ServerGone
         return self._peekable and answer_is_complete(buffer, size, self._deprecate_eof)
 
+    def read_blocking(self) -> None:
+        """Make the driver's reads wait for their bytes, as it expects.
+
+        Watching the socket, uvloop (libuv) makes it non-blocking, for both descriptors. The driver's
+        plain reads cope; its TLS reads do not: after a pause in the bytes they wait a few milliseconds
+        more (MariaDB Connector/C 3.3 reads read_timeout as milliseconds; later versions wait 5 ms), then
+        fail with error 2026. A blocking read waits as long as the socket timeout allows, and never past
+        the request's deadline, which shuts the socket down.
+        """
+        self._socket.setblocking(True)
+
     def shut_down(self) -> None:
         """End any read in progress: the socket is shared by both descriptors, and so is its shutdown."""
         with contextlib.suppress(OSError):
@@ -319,27 +368,41 @@ async def _wait_for_thread(work: asyncio.Future, deadline: float, give_up: Calla
 
 
 class Database:
-    def __init__(self, settings: Settings, connect: Callable[..., Connection] = MySQLdb.connect) -> None:
-        self._connect = partial(connect, **connect_arguments(settings))
-        self._size = settings.pool_size
+    def __init__(
+        self,
+        url: URL,
+        *,
+        request_timeout: float,
+        connect_timeout: int,
+        socket_timeout: int,
+        pool_size: int,
+        pool_timeout: float,
+        pool_max_idle: float,
+        ssl_mode: str = "DISABLED",
+        ssl_ca: str | None = None,
+        connect: Callable[..., Connection] = MySQLdb.connect,
+    ) -> None:
+        arguments = connect_arguments(url, connect_timeout, socket_timeout, ssl_mode, ssl_ca)
+        self._connect = partial(connect, **arguments)
+        self._size = pool_size
         self._counted = 0  # connections being opened, idle, in use or closing: never above _size
         self._idle: list[PooledConnection] = []  # the longest idle first
         self._waiters: deque[asyncio.Future] = deque()
-        self._wait_limit = settings.pool_timeout
-        self._max_idle = settings.pool_max_idle
-        self._deadline = settings.read_timeout
+        self._wait_limit = pool_timeout
+        self._max_idle = pool_max_idle
+        self._deadline = request_timeout
         # Peeks happen on the event loop only, one at a time, each done with its buffer before the next
         # await: one buffer serves every connection.
         self._peek_buffer = bytearray(PEEK_BYTES)
         # One thread per counted connection at most (opening it, or reading an answer from it): no
         # thread hand-off ever waits in the executor's queue.
-        self._threads = ThreadPoolExecutor(max_workers=settings.pool_size, thread_name_prefix="mysql")
+        self._threads = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="mysql")
         self._closed = False
 
     async def fetch(
         self, statement: Statement, values: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> Sequence[Row]:
-        """Run one statement within `timeout` seconds (default: the read timeout), pool wait included.
+        """Run one statement within `timeout` seconds (default: the request timeout), pool wait included.
 
         Raises DatabaseUnavailable on any failure, and when the deadline passes.
         """
@@ -395,8 +458,11 @@ class Database:
             rows = await self._query(loop, connection, statement.render(connection.driver, values), deadline)
         except BaseException as error:
             self._close(connection)  # a query may still be in flight on it: never reuse it
-            if isinstance(error, MySQLdb.OperationalError) and error.args[0] in SERVER_GONE:
+            code = error.args[0] if isinstance(error, MySQLdb.Error) and error.args else None
+            if code in SERVER_GONE:
                 raise ServerGone from None
+            if code in STATEMENT_TIMEOUT:
+                raise QueryTimeout from None
             raise
         self._release(connection)
         return rows
@@ -408,6 +474,7 @@ class Database:
         await _readable(loop, connection, deadline)
         if connection.answer_arrived(self._peek_buffer):
             return read_answer(connection.driver)
+        connection.read_blocking()
         connection.reader = loop.run_in_executor(self._threads, read_answer, connection.driver)
         # Given up, the socket is shut down, which ends the read; the connection closes after it.
         rows = await _wait_for_thread(connection.reader, deadline, connection.shut_down)
@@ -428,7 +495,10 @@ class Database:
             return await self._open(loop, deadline)
         waiter = loop.create_future()
         self._waiters.append(waiter)
-        timer = loop.call_at(min(deadline, now + self._wait_limit), _fail, waiter, PoolBusy)
+        # The 503 names what ends the wait: the request's deadline ("timed out") or the pool timeout ("busy").
+        gives_up = now + self._wait_limit
+        error = QueryTimeout if deadline <= gives_up else PoolBusy
+        timer = loop.call_at(min(deadline, gives_up), _fail, waiter, error)
         try:
             handed = await waiter
         except asyncio.CancelledError:
@@ -463,6 +533,7 @@ class Database:
     def _new_connection(self) -> PooledConnection:
         driver = self._connect()
         try:
+            driver.query(session_limits(driver.get_server_info(), self._deadline))
             return PooledConnection(driver)
         except BaseException:
             driver.close()

@@ -1,1 +1,0 @@
-"""User API: a read-only HTTP view of the Main.Users table."""
