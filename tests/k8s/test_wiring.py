@@ -10,14 +10,12 @@ import yaml
 
 from devstack import ROOT
 from k8s.manifests import PROBES, Manifests, container, env_value, load, named_ports
-from userapi.app import create_app
-from userapi.config import Settings, env_name
-from userapi.routes import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS
+from main import READINESS_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, Settings, server
 
 COMPOSE_SERVICES = yaml.safe_load((ROOT / "compose.yml").read_text())["services"]
 
-SETTING_NAMES = {env_name(field) for field in Settings.model_fields}
-ROUTE_PATHS = set(create_app(Settings()).openapi()["paths"])
+SETTING_NAMES = set(Settings.model_fields)
+ROUTE_PATHS = set(server.openapi()["paths"])
 # What the API needs to connect; the other settings have defaults that suit the Pod.
 CONNECTION = ("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE")
 
@@ -36,10 +34,7 @@ def mismatch(left: str, left_value, right: str, right_value) -> list[str]:
 def api_env_problems(m: Manifests) -> list[str]:
     """The api container's env against the settings the API reads: no unknown name, none missing."""
     declared = {entry["name"] for entry in container(m, "api").get("env", [])}
-    unknown = [
-        f"api env {name} is no setting of userapi.config.Settings"
-        for name in sorted(declared - SETTING_NAMES)
-    ]
+    unknown = [f"api env {name} is no setting of main.Settings" for name in sorted(declared - SETTING_NAMES)]
     return unknown + [f"api env must set {name}" for name in CONNECTION if name not in declared]
 
 
