@@ -15,6 +15,7 @@ All traffic goes to 127.0.0.1; every run is bounded in time.
 """
 
 import argparse
+import contextlib
 import secrets
 import statistics
 import sys
@@ -26,8 +27,8 @@ from pathlib import Path
 import httpx
 
 from devstack.api import API_DIR, ApiProcess
-from devstack.mariadb import MariaDBMissing, MariaDBServer
-from devstack.wrk import Run, WrkMissing, require_wrk, wrk
+from devstack.mariadb import MariaDBServer
+from devstack.wrk import Run, require_wrk, wrk
 
 BASELINES = Path(__file__).resolve().parent / "bench_baseline"
 # Each service: the directory it runs from and its uvicorn options beyond host and port.
@@ -164,6 +165,24 @@ def stall(services: dict[str, ApiProcess], database: MariaDBServer, seconds: int
     print_table(f"DB stall: LOCK TABLES Users WRITE held for {seconds} s:", rows)
 
 
+def benchmark(args: argparse.Namespace) -> Results:
+    """Start the database and the services, measure, report, and stop them all again."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch, contextlib.ExitStack() as stack:
+        lua = Path(scratch, "users_by_id.lua")
+        lua.write_text(USERS_BY_ID)
+        database = stack.enter_context(MariaDBServer(secrets.token_urlsafe(12)))
+        services = {
+            name: stack.enter_context(ApiProcess(database.env(), app_dir=app_dir, extra_args=options))
+            for name, (app_dir, options) in SERVICES.items()
+        }
+        listening = ", ".join(f"{name} {service.base_url}" for name, service in services.items())
+        print(f"bench: MariaDB on 127.0.0.1:{database.port}; {listening}", flush=True)
+        results = measure(services, args, lua)
+        report(results, list(services), args)
+        stall(services, database, args.stall_seconds)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,30 +197,9 @@ def main() -> int:
         parser.error("--duration, --connections, --rounds and --stall-seconds need at least 1, --warmup 0")
     try:
         require_wrk()
-        database = MariaDBServer(secrets.token_urlsafe(12))
-    except (WrkMissing, MariaDBMissing) as error:
+        results = benchmark(args)
+    except RuntimeError as error:  # wrk or MariaDB missing, a server that did not start, wrk without a result
         sys.exit(f"bench: {error}")
-
-    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-        lua = Path(scratch, "users_by_id.lua")
-        lua.write_text(USERS_BY_ID)
-        services = {
-            name: ApiProcess(database.env(), app_dir=app_dir, extra_args=options)
-            for name, (app_dir, options) in SERVICES.items()
-        }
-        try:
-            database.start()
-            for service in services.values():
-                service.start()
-            listening = ", ".join(f"{name} {service.base_url}" for name, service in services.items())
-            print(f"bench: MariaDB on 127.0.0.1:{database.port}; {listening}", flush=True)
-            results = measure(services, args, lua)
-            report(results, list(services), args)
-            stall(services, database, args.stall_seconds)
-        finally:
-            for service in services.values():
-                service.stop()
-            database.remove()
     if any(run.errors for runs in results.values() for run in runs):
         print("\nbench: some runs had non-2xx responses or socket errors", file=sys.stderr)
         return 1
