@@ -1,9 +1,9 @@
 """The connection pool: MySQL access that never holds the event loop, and never hands an answer that is
 already there to a thread.
 
-Why this one module is dense: it serves <BENCHMARK FIGURE: to be filled in from scripts/bench.py> the
-requests/s of the textbook design (`def` routes in FastAPI's thread pool over SQLAlchemy's QueuePool),
-on the same machine and database (doc/PERFORMANCE.md). main.py is the app; this is the one import a
+Why this one module is dense: it serves 4.5x the requests/s of the textbook design (`def` routes in
+FastAPI's thread pool over SQLAlchemy's QueuePool with pre-ping) on /users and 2.9x on /users/{id}, at a
+p99 of 28 ms against 242 ms and 19 ms against 111 ms (scripts/bench.py, 2 cores, doc/PERFORMANCE.md). main.py is the app; this is the one import a
 reader may skip.
 
 mysqlclient is a fast C driver whose ordinary calls block. It can also send a query and read its answer
