@@ -3,8 +3,8 @@ already there to a thread.
 
 Why this one module is dense: it serves 4.5x the requests/s of the textbook design (`def` routes in
 FastAPI's thread pool over SQLAlchemy's QueuePool with pre-ping) on /users and 2.9x on /users/{id}, at a
-p99 of 28 ms against 242 ms and 19 ms against 111 ms (scripts/bench.py, 2 cores, doc/PERFORMANCE.md). main.py is the app; this is the one import a
-reader may skip.
+p99 of 28 ms against 242 ms and 19 ms against 111 ms (scripts/bench.py, 2 cores, doc/PERFORMANCE.md).
+main.py is the app; this is the one import a reader may skip.
 
 mysqlclient is a fast C driver whose ordinary calls block. It can also send a query and read its answer
 as two separate calls, and between them the event loop watches the connection's socket. When the socket
