@@ -35,7 +35,7 @@ PUSHED_IMAGE = f"{REGISTRY}/user-api:{IMAGE_ID[7:19]}"
 ORDER = ["Secret/mysql-secret", "Deployment/api-mysql", "Service/api-svc", "Ingress/api-ingress"]
 OWNER_LABEL = ("app.kubernetes.io/managed-by", "deploy.sh")
 EXAM_PASSWORD = "datascientest1234"
-RENDERINGS = ["main.py", *FILES.values()]
+RENDERINGS = ["main.py", "database.py", *FILES.values()]  # database.py: main.py imports it
 
 
 def checkout_copy(folder: Path) -> Path:
@@ -87,6 +87,10 @@ def sha256(text: str) -> str:
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("deploy: error:")]
+
+
+def warning_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("deploy: warning:")]
 
 
 def loads(cluster: DoubledCluster) -> list[dict]:
@@ -498,7 +502,8 @@ def test_exam_builds_for_amd64_and_pushes_the_image_the_files_name(exam_run):
 def test_exam_writes_the_committed_files_with_only_the_image_and_password_lines_changed(exam_run):
     exam = exam_run.checkout / "exam"
     assert sorted(path.name for path in exam.iterdir() if path.is_file()) == sorted(RENDERINGS)
-    assert (exam / "main.py").read_bytes() == (ROOT / "api" / "main.py").read_bytes()
+    for module in ("main.py", "database.py"):
+        assert (exam / module).read_bytes() == (ROOT / "api" / module).read_bytes()
     changed = {}
     for kind, name in FILES.items():
         committed, written = (ROOT / name).read_text().splitlines(), (exam / name).read_text().splitlines()
@@ -523,6 +528,7 @@ def test_exam_applies_exactly_its_files_in_dependency_order(exam_run):
 
 
 def test_exam_keeps_its_evidence_and_ends_with_what_to_hand_in(exam_run):
+    assert warning_lines(exam_run.result) == []
     (summary,) = (exam_run.checkout / "exam" / "evidence").glob("*/SUMMARY.md")
     assert "ALL 6 CHECKS PASSED" in summary.read_text()
     hand_in = exam_run.result.stdout.split("Hand in", 1)[1].splitlines()[1:]
@@ -534,7 +540,9 @@ def test_exam_keeps_its_evidence_and_ends_with_what_to_hand_in(exam_run):
 def test_exam_takes_MYSQL_PASSWORD_instead_of_the_briefs(tmp_path, api):
     checkout, cluster = checkout_copy(tmp_path / "checkout"), kind_cluster(tmp_path)
     password = "pw" + secrets.token_hex(12)
-    deployed(cluster, api, "exam", checkout=checkout, REGISTRY=REGISTRY, MYSQL_PASSWORD=password)
+    result = deployed(cluster, api, "exam", checkout=checkout, REGISTRY=REGISTRY, MYSQL_PASSWORD=password)
+    (warning,) = warning_lines(result)  # the hand-in does not hold the brief's password
+    assert "MYSQL_PASSWORD" in warning
     assert secret_sha256(cluster) == sha256(password)
     assert (
         yaml.safe_load((checkout / "exam" / FILES["Secret"]).read_text())["stringData"]["MYSQL_PASSWORD"]
@@ -591,3 +599,13 @@ def test_exam_restarts_the_pods_when_the_password_changed_and_only_then(tmp_path
     deployed(cluster, api, "exam", checkout=checkout, REGISTRY=REGISTRY, MYSQL_PASSWORD="another1234")
     assert len(cluster.events("rollout")) == 2
     assert [verb for verb, key in cluster.events()[-5:]] == ["apply"] * 4 + ["rollout"]
+
+
+def test_checks_that_went_through_a_port_forward_end_with_a_warning_that_the_ingress_was_not_checked(
+    cluster, api
+):
+    cluster.update(port_forward_to=api.base_url.removeprefix("http://"))  # and no Ingress address
+    result = run_deploy(cluster)
+    assert result.returncode == 0, result.stderr
+    (warning,) = warning_lines(result)
+    assert "port-forward" in warning
