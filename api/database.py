@@ -185,9 +185,9 @@ def session_limits(server_version: str, seconds: float) -> bytes:
 
     MariaDB's max_statement_time counts seconds, fractions allowed. MySQL 8's max_execution_time counts
     milliseconds and applies to read-only SELECT statements, which are all this pool sends; past it the
-    server aborts the statement with error 3024 and the session stays usable (MySQL 8.0 Reference Manual,
-    "Server System Variables", max_execution_time; the MySQL Server blog, "Server-side SELECT statement
-    timeouts"). A MariaDB server says so in its version string ("10.11.6-MariaDB-...").
+    server aborts the statement with error 3024, ER_QUERY_TIMEOUT, and the session stays usable (MySQL 8.0
+    Reference Manual: "Server System Variables", max_execution_time, and the server error reference). A
+    MariaDB server says so in its version string ("10.11.6-MariaDB-...").
     """
     if "MariaDB" in server_version:
         limit = f"max_statement_time = {seconds:.3f}"

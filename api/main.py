@@ -1,5 +1,5 @@
-"""User API: a read-only HTTP view of the Main.Users table, run as `uvicorn main:server`. Top to bottom:
-the settings, the SQL, the shapes of the answers, the routes, the app; the pool is database.py beside it."""
+"""User API: a read-only view of Main.Users, run as `uvicorn main:server`. Top to bottom: the settings, the
+SQL, the answers' shapes, the routes, the app. The pool is database.py beside it."""
 
 import os
 import sys
@@ -23,8 +23,7 @@ from database import Database, DatabaseUnavailable, Row, Statement
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=True, frozen=True, extra="ignore")
 
-    # 127.0.0.1, not "localhost": mysqlclient turns "localhost" into the Unix socket, which the db
-    # container does not share with this one.
+    # 127.0.0.1, not "localhost": mysqlclient takes that for the Unix socket, which is in the db container.
     MYSQL_HOST: str = Field("127.0.0.1", min_length=1)
     MYSQL_PORT: int = Field(3306, ge=1, le=65535)
     MYSQL_USER: str = Field("root", min_length=1)
@@ -34,7 +33,8 @@ class Settings(BaseSettings):
     # Seconds. A request's whole database deadline: waiting for a connection, connecting and the query
     # (the server stops the query then too). At least 0.1, since it ends 50 ms early for the answer.
     MYSQL_REQUEST_TIMEOUT: float = Field(2, ge=0.1, le=60)
-    # Each read while connecting, and the driver's socket timeouts: both restart with every byte.
+    # Each read while connecting, and the driver's socket timeouts: both restart with every byte. The
+    # driver reports its socket timeout as a lost connection, so it must outlast the request's deadline.
     MYSQL_CONNECT_TIMEOUT: int = Field(2, ge=1, le=60)
     MYSQL_SOCKET_TIMEOUT: int = Field(30, ge=1, le=3600)
     # At most MYSQL_POOL_SIZE connections; a request that gets none within MYSQL_POOL_TIMEOUT gets a 503.
@@ -42,8 +42,7 @@ class Settings(BaseSettings):
     MYSQL_POOL_SIZE: int = Field(5, ge=1, le=100)
     MYSQL_POOL_TIMEOUT: float = Field(0.5, gt=0, le=60)
     MYSQL_POOL_MAX_IDLE: float = Field(60, gt=0, le=86400)
-    # TLS, for a MySQL outside the Pod (the sidecar on the loopback needs none). The VERIFY modes check
-    # the server's certificate against the CA file MYSQL_SSL_CA.
+    # TLS, for a MySQL outside the Pod (not the sidecar): VERIFY_* check its certificate with MYSQL_SSL_CA.
     MYSQL_SSL_MODE: Literal["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"] = "DISABLED"
     MYSQL_SSL_CA: str = Field("", validate_default=True)
 
@@ -54,8 +53,15 @@ class Settings(BaseSettings):
         if mode and mode.startswith("VERIFY") != bool(ca):
             raise ValueError("a CA file, set with MYSQL_SSL_MODE VERIFY_CA or VERIFY_IDENTITY and only then")
         if ca and not (os.path.isfile(ca) and os.access(ca, os.R_OK)):
-            raise ValueError(f"{ca} is not a readable file")
+            raise ValueError("not a readable file")  # the value is not repeated: it may be a secret
         return ca
+
+    @field_validator("MYSQL_SOCKET_TIMEOUT")
+    @classmethod
+    def socket_outlasts_request(cls, seconds: int, info: ValidationInfo) -> int:
+        if seconds <= info.data.get("MYSQL_REQUEST_TIMEOUT", 0):
+            raise ValueError("must be more than MYSQL_REQUEST_TIMEOUT")
+        return seconds
 
 
 def load_settings() -> Settings:
@@ -84,8 +90,7 @@ USERS = Table(
 COLUMNS = (USERS.c.id.label("user_id"), USERS.c.username, USERS.c.email)
 # The column is a signed INT: an id outside this range matches no row, so it never reaches the database.
 INT_COLUMN_RANGE = range(-(2**31), 2**31)
-# Keyset pagination on the primary key: the server seeks to after_id and reads `rows` rows, however
-# deep the page (OFFSET would read and drop every row before it).
+# Keyset pagination: the server seeks to after_id, however deep the page (OFFSET reads every row before).
 USER_PAGE = Statement.compile(
     select(*COLUMNS).where(USERS.c.id > bindparam("after_id")).order_by(USERS.c.id).limit(bindparam("rows"))
 )
@@ -200,9 +205,8 @@ class RejectLongUrls:  # ASGI middleware: a 414 in FastAPI's JSON error shape fo
 # The app.
 def telemetry_config() -> dict[str, bool] | None:
     """FastAPI's own OpenTelemetry support, unless OpenTelemetry's switch OTEL_SDK_DISABLED is true."""
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return {"tracing": False, "metrics": False, "logs": False}
-    return None
+    off = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    return {"tracing": False, "metrics": False, "logs": False} if off else None
 
 
 @asynccontextmanager

@@ -87,7 +87,8 @@ def test_the_database_killed_under_load(new_mariadb, certificates, failure, link
         assert api.running()
     results = load.results()
     assert set(results) <= {200, 503}, results  # no 500, no hung or dropped request
-    # Stale connections are replaced before use: once the database is back, every request is served.
+    # A stale connection fails on use and its query is retried on a fresh one: once the database is back,
+    # every request is served.
     assert {o.result for o in load.outcomes if o.started > back_at} == {200}
     # Hang bound only (10x the 2 s request timeout); the deadline itself is tested in tests/api.
     assert max(outcome.seconds for outcome in load.outcomes) < 20

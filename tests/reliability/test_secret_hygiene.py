@@ -1,7 +1,7 @@
 """The password (a distinctive canary in the tests) is never on the command line, in a response, or in a log.
 
 Also covered elsewhere: every image layer and the build context (tests/container/test_api_image.py),
-`.env` ignored by git (tests/container/test_compose.py), the settings error path (tests/api/test_config.py).
+`.env` ignored by git (tests/container/test_compose.py), the settings error path (tests/api/test_settings.py).
 """
 
 import subprocess

@@ -24,9 +24,10 @@ def accepts_connections(port: int) -> bool:
 
 def test_sigterm_under_load_finishes_in_flight_requests_and_refuses_new_ones(new_mariadb, figure):
     database = new_mariadb().start()
-    # One connection per client, so every one of them can be waiting on the lock at once, and a read
+    # One connection per client, so every one of them can be waiting on the lock at once, and a request
     # timeout far beyond the test, so the requests wait for the lock as long as it is held.
-    api = ApiProcess({**database.env(), "MYSQL_POOL_SIZE": str(CLIENTS), "MYSQL_REQUEST_TIMEOUT": "60"})
+    timeouts = {"MYSQL_REQUEST_TIMEOUT": "60", "MYSQL_SOCKET_TIMEOUT": "90"}
+    api = ApiProcess({**database.env(), "MYSQL_POOL_SIZE": str(CLIENTS), **timeouts})
     api.start()
     try:
         requests = Load(
