@@ -94,13 +94,15 @@ install_system_packages() {
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 }
 
-# The service needs Python 3.11 or newer (it relies on asyncio's TimeoutError being the builtin one).
+# The service needs Python 3.11 or newer (it relies on asyncio's TimeoutError being the builtin one);
+# check-exam alone (make exam) runs on 3.10 too, which Ubuntu 22.04 ships.
+MINIMUM_PYTHON=3.11 NEEDED_BY="the User API"
 require_python() {
-  command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python 3.11 (or newer) with venv"; exit 1; }
+  command -v "${PYTHON}" >/dev/null || { err "${PYTHON} not found: install Python ${MINIMUM_PYTHON} (or newer) with venv"; exit 1; }
   local version
   version="$("${PYTHON}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-  if ! "${PYTHON}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    err "${PYTHON} is Python ${version}; the User API needs Python 3.11 or newer (set PYTHON=python3.11)"
+  if ! "${PYTHON}" -c "import sys; sys.exit(sys.version_info < (${MINIMUM_PYTHON/./, }))"; then
+    err "${PYTHON} is Python ${version}; ${NEEDED_BY} needs Python ${MINIMUM_PYTHON} or newer (set PYTHON=python${MINIMUM_PYTHON})"
     exit 1
   fi
 }
@@ -141,6 +143,7 @@ main() {
       install_virtualenv "${VENV}" "${REQUIREMENTS[@]}"
       ;;
     exam)
+      MINIMUM_PYTHON=3.10 NEEDED_BY=scripts/check-exam
       install_system_packages EXAM_NEEDS
       install_virtualenv "${EXAM_VENV}" "${EXAM_REQUIREMENTS}"
       ;;

@@ -41,19 +41,36 @@ def run_as_nobody(bin_dir: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_an_older_python_is_refused_with_the_version_named(tmp_path):
-    # TEST DOUBLE of a Python 3.10 interpreter: answers the version query, fails the >= 3.11 check.
-    old_python = tmp_path / "python3.10"
-    old_python.write_text('#!/bin/sh\ncase "$2" in *print*) echo 3.10 ;; *) exit 1 ;; esac\n')
-    old_python.chmod(0o755)
-    result = subprocess.run(
-        ["bash", "scripts/bootstrap.sh", "run"],
+def python_3_10(folder: Path) -> Path:
+    """TEST DOUBLE of a Python 3.10 interpreter: answers the version query and the version checks, has
+    ensurepip, and fails anything else (creating a virtualenv)."""
+    python = folder / "python3.10"
+    python.write_text(
+        '#!/bin/sh\ncase "$*" in *print*) echo 3.10 ;; *"(3, 10)"*|*ensurepip*) ;; *) exit 1 ;; esac\n'
+    )
+    python.chmod(0o755)
+    return python
+
+
+def bootstrap_with(python: Path, mode: str, venv: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "scripts/bootstrap.sh", mode],
         cwd=ROOT,
-        env={"PATH": os.environ["PATH"], "PYTHON": str(old_python), "VENV": str(tmp_path / "venv")},
+        env={"PATH": os.environ["PATH"], "PYTHON": str(python), "VENV": str(venv)},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_an_older_python_is_refused_with_the_version_named(tmp_path):
+    result = bootstrap_with(python_3_10(tmp_path), "run", tmp_path / "venv")
     assert result.returncode == 1
     assert "is Python 3.10; the User API needs Python 3.11 or newer" in result.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_make_exams_checker_takes_the_python_3_10_of_ubuntu_22_04(tmp_path):
+    result = bootstrap_with(python_3_10(tmp_path), "exam", tmp_path / "venv")
+    assert "needs Python" not in result.stderr
+    assert f"creating {tmp_path / 'venv' / 'exam'}" in result.stderr  # past the check; the double has no venv
