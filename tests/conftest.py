@@ -127,12 +127,12 @@ def start_api() -> Iterator[Callable[..., ApiProcess]]:
     processes: list[ApiProcess] = []
 
     def start(database: MariaDBServer, **settings: str) -> ApiProcess:
-        processes.append(ApiProcess({**database.env(), **settings}).start())
-        return processes[-1]
+        processes.append(ApiProcess({**database.env(), **settings}))
+        return processes[-1].__enter__()
 
     yield start
     for process in processes:
-        process.stop()
+        process.__exit__(None, None, None)  # stopped, and its log removed
 
 
 @pytest.fixture(scope="session")
