@@ -3,6 +3,7 @@
 
 import os
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException
 from pydantic import BaseModel
@@ -55,3 +56,7 @@ async def get_user(user_id: int):
     if row is None:
         raise HTTPException(status_code=404, detail="Unknown User ID")
     return User(user_id=row[0], username=row[1], email=row[2])
+
+
+if __name__ == "__main__":
+    uvicorn.run(server, host="0.0.0.0", port=8000)
