@@ -104,13 +104,17 @@ def backend(ingress: dict) -> dict:
     return ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
 
 
-def root_password_key(key: str) -> Callable[[dict], None]:
-    return lambda d: named(db(d)["env"], "MYSQL_ROOT_PASSWORD")["valueFrom"]["secretKeyRef"].update(key=key)
+def secret_ref(container: Callable[[dict], dict], variable: str, **ref: str) -> Callable[[dict], None]:
+    return lambda d: named(container(d)["env"], variable)["valueFrom"]["secretKeyRef"].update(ref)
 
 
 def password_in_probe(deployment: dict) -> None:
     ping = ["mysqladmin", "ping", "-h", "127.0.0.1", "-uroot", "-pdatascientest1234"]
     db(deployment)["readinessProbe"] = {"exec": {"command": ping}}
+
+
+def plain_text_under_data(secret: dict) -> None:
+    secret["data"] = secret.pop("stringData")
 
 
 def echo_base64(secret: dict) -> None:
@@ -147,17 +151,21 @@ EDITS: dict[str, tuple[list[tuple[str, Change]], tuple[int, set]]] = {
         (1, {(F, "mysql-host", DEPLOYMENT)}),
     ),
     "the host left to complete": ([(MAIN, (HOST_READ, 'mysql_url = ""'))], (1, {(F, "mysql-host", MAIN)})),
+    "a secretKeyRef to a misspelt Secret": (
+        [(DEPLOYMENT, secret_ref(api, "MYSQL_PASSWORD", name="mysql-secrets"))],
+        (1, {(F, "secret-wiring", DEPLOYMENT)}),
+    ),
     "two keys, one password": (
         [
             (SECRET, lambda s: s["stringData"].update(ROOT_PASSWORD="datascientest1234")),
-            (DEPLOYMENT, root_password_key("ROOT_PASSWORD")),
+            (DEPLOYMENT, secret_ref(db, "MYSQL_ROOT_PASSWORD", key="ROOT_PASSWORD")),
         ],
         (0, set()),
     ),
     "two keys, two passwords": (
         [
             (SECRET, lambda s: s["stringData"].update(ROOT_PASSWORD="another-password")),
-            (DEPLOYMENT, root_password_key("ROOT_PASSWORD")),
+            (DEPLOYMENT, secret_ref(db, "MYSQL_ROOT_PASSWORD", key="ROOT_PASSWORD")),
         ],
         (1, {(F, "secret-wiring", DEPLOYMENT)}),
     ),
@@ -166,6 +174,7 @@ EDITS: dict[str, tuple[list[tuple[str, Change]], tuple[int, set]]] = {
         (0, set()),
     ),
     "the password encoded with echo": ([(SECRET, echo_base64)], (1, {(F, "secret-value", SECRET)})),
+    "plain text under data": ([(SECRET, plain_text_under_data)], (1, {(F, "secret-value", SECRET)})),
     "the password in a probe": (
         [(DEPLOYMENT, password_in_probe)],
         (1, {(F, "no-password-literal", DEPLOYMENT)}),
@@ -185,6 +194,10 @@ EDITS: dict[str, tuple[list[tuple[str, Change]], tuple[int, set]]] = {
     "an Ingress to another Service": (
         [(INGRESS, lambda i: backend(i).update(name="api"))],
         (1, {(F, "ingress-backend", INGRESS)}),
+    ),
+    "an Ingress of an API version that is gone": (
+        [(INGRESS, lambda i: i.update(apiVersion="extensions/v1beta1"))],
+        (1, {(F, "schema", INGRESS)}),
     ),
     "an Ingress for one host name": (
         [(INGRESS, lambda i: i["spec"]["rules"][0].update(host="user-api.example.com"))],
@@ -210,25 +223,28 @@ def test_an_edit_is_judged_by_its_rule_in_its_file(tmp_path, edits, reported):
 LEARNERS = {
     # Correct: the password under DB_PASS, the host from the Secret, numeric ports, class traefik.
     "traefik-correct": (0, {(W, "ingress-reach", INGRESS)}),
-    # A host variable nothing sets, the password encoded with echo, SQL built with format(), an Ingress
-    # for one host name of class nginx.
+    # An image in a registry on the laptop, no ports declared, a host variable nothing sets, the password
+    # encoded with echo, SQL built with format(), an Ingress for one host name of class nginx.
     "nginx-host-unset": (
         1,
         {
+            (W, "api-image", DEPLOYMENT),
             (F, "mysql-host", MAIN),
             (F, "secret-value", SECRET),
-            (F, "main-sql", MAIN),
+            (W, "service-targetport", SERVICE),
             (W, "ingress-reach", INGRESS),
+            (F, "main-sql", MAIN),
         },
     ),
-    # pydantic-settings; the host a Service name, a key the Secret lacks, the brief's typed path, a plain
-    # string to execute(), an image with no user.
+    # pydantic-settings; an image tagged latest, the host a Service name, a key the Secret lacks, the path
+    # /api, the brief's typed path, a plain string to execute().
     "settings-service-name": (
         1,
         {
             (W, "api-image", DEPLOYMENT),
             (W, "mysql-host", DEPLOYMENT),
             (F, "secret-wiring", DEPLOYMENT),
+            (W, "ingress-reach", INGRESS),
             (F, "main-path", MAIN),
             (F, "main-sql", MAIN),
         },
