@@ -179,6 +179,10 @@ EDITS: dict[str, tuple[list[tuple[str, Change]], tuple[int, set]]] = {
         [(DEPLOYMENT, password_in_probe)],
         (1, {(F, "no-password-literal", DEPLOYMENT)}),
     ),
+    "a password variable the Pod does not set": (
+        [(MAIN, (PASSWORD_READ, 'mysql_password = os.environ["DB_PASSWORD"]'))],
+        (1, {(F, "secret-wiring", DEPLOYMENT)}),
+    ),
     "the password written in main.py": (
         [(MAIN, (PASSWORD_READ, 'mysql_password = "datascientest1234"'))],
         (1, {(F, "no-password-literal", MAIN), (F, "secret-wiring", MAIN)}),
@@ -221,7 +225,8 @@ def test_an_edit_is_judged_by_its_rule_in_its_file(tmp_path, edits, reported):
 # Whole renderings written the way learners write them, with names of their own, and what check-exam then
 # reports.
 LEARNERS = {
-    # Correct: the password under DB_PASS, the host from the Secret, numeric ports, class traefik.
+    # Correct: the password under DB_PASS and the host, both from the Secret through envFrom, numeric
+    # ports, class traefik.
     "traefik-correct": (0, {(W, "ingress-reach", INGRESS)}),
     # An image in a registry on the laptop, no ports declared, a host variable nothing sets, the password
     # encoded with echo, SQL built with format(), an Ingress for one host name of class nginx.
