@@ -1,6 +1,6 @@
 """A learner's rendering of the exam's main.py: the provided file with the brief's fixes, written the way a
 learner would (module-level settings, SQL through text() with bound parameters). tests/scripts/
-test_check_exam.py copies it into an exam folder and breaks it one mistake at a time; nothing imports it.
+test_check_exam.py copies it into an exam folder and edits it one change at a time; nothing imports it.
 """
 
 import os
